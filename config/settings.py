@@ -1,0 +1,168 @@
+"""Settings for the whole monolith, read from the environment (see .env.example).
+
+Every value that differs between a laptop and production comes from an environment
+variable with a validated type. Problems that must stop a production start are reported
+by system checks (``tenants.checks``) rather than by exceptions here, so that
+``manage.py check --deploy`` can name them.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+# The insecure fallback exists so the first README command needs no setup; the
+# security.W009 deploy check flags it whenever DEBUG is off.
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-local-development-only-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_crontab",
+    "tenants",
+    "usage",
+    "llm_routing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the usage writer thread and request threads work side by side;
+    # IMMEDIATE transactions turn lock upgrades into waits instead of errors.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Tests that start real processes need a test database those processes can open, so the
+# SQLite test database is a file rather than Django's in-memory default.
+_default_test_name = (
+    str(BASE_DIR / "var" / "test-db.sqlite3")
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else None
+)
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=_default_test_name)}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+
+LOGIN_URL = "admin:login"
+
+# --- Security (production values whenever DEBUG is off) -------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Provider keys at rest --------------------------------------------------------------
+# Comma-separated Fernet keys, newest first: the first encrypts, all decrypt.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# Only with DEBUG on, and only when FIELD_ENCRYPTION_KEYS is empty: a dev key kept in this
+# git-ignored file, created on first use.
+FIELD_ENCRYPTION_DEV_KEY_FILE = BASE_DIR / "var" / "dev-encryption-key" if DEBUG else None
+
+# --- Providers ------------------------------------------------------------------------
+# Base URLs come from here only, never from tenant input.
+GROQ_BASE_URL = env.str("GROQ_BASE_URL", default="https://api.groq.com/openai/v1")
+OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="https://openrouter.ai/api/v1")
+LLM7_BASE_URL = env.str("LLM7_BASE_URL", default="https://api.llm7.io/v1")
+# Extra OpenAI-compatible providers, as JSON: [{"name": "vllm", "label": "Local vLLM",
+# "base_url": "http://10.0.0.5:8000/v1", "key_pattern": "^.{8,}$"}]
+LLM_EXTRA_PROVIDERS = env.json("LLM_EXTRA_PROVIDERS", default=[])
+
+# --- JSON API -----------------------------------------------------------------------------
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+
+# --- Usage ledger ---------------------------------------------------------------------------
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
+USAGE_SPILL_DIR = env.path("USAGE_SPILL_DIR", default=BASE_DIR / "var" / "usage-spill")
+
+# --- Scheduling (django-crontab: manage.py crontab add|show|remove) ---------------------------
+CRONJOBS = [
+    ("7 * * * *", "django.core.management.call_command", ["refresh_usage_summary"]),
+    ("37 3 * * *", "django.core.management.call_command", ["prune_usage"]),
+]
+CRONTAB_LOCK_JOBS = True
+CRONTAB_COMMAND_SUFFIX = "2>&1"
+
+# --- Logging: provider keys are scrubbed from every record as a last line of defence --------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_keys": {"()": "config.logging.RedactProviderKeys"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_keys"],
+            "formatter": "plain",
+        }
+    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LlmRoutingConfig(AppConfig):
+    name = "llm_routing"
+    verbose_name = "LLM routing"

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tenants import inference_config
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone name (like Europe/Paris).")
+
+
+class Tenant(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    is_active = models.BooleanField(default=True)
+    # provider -> Fernet ciphertext (see tenants.crypto). Never plaintext.
+    llm_tokens = models.JSONField(default=dict, blank=True)
+    # provider -> {"fingerprint", "set_at", "tested_at", "test_valid", "test_message",
+    # "failing_since"}: what may be shown about a key. Never key material.
+    llm_token_status = models.JSONField(default=dict, blank=True)
+    inference_config = models.JSONField(default=inference_config.default_config_json)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "tenants"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def config(self) -> inference_config.InferenceConfig:
+        return inference_config.load(self.inference_config)
+
+    def configured_providers(self) -> list[str]:
+        return sorted(p for p, c in (self.llm_tokens or {}).items() if c)
+
+
+class TenantMembership(models.Model):
+    """A staff user who administers a tenant. Superusers need none: they see every tenant."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_memberships"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="unique_tenant_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant}"
+
+
+class TenantAPIKey(models.Model):
+    """A key an internal service presents as ``Authorization: Bearer tk_<prefix>_<secret>``.
+
+    Only a SHA-256 of the whole key is stored (the key is 256 bits of randomness, so a
+    slow hash adds nothing); the prefix finds the row without a scan.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "tenant API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} (tk_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,52 @@
+"""Reads of tenant data, always scoped to who is asking.
+
+Every view, admin page and API endpoint that takes a tenant id goes through
+``get_tenant_for_user`` or ``get_tenant_for_api_key``: another tenant's id is a 404, the
+same answer as an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+
+from tenants.models import Tenant, TenantAPIKey
+
+
+def tenants_for_user(user) -> QuerySet[Tenant]:
+    if not getattr(user, "is_authenticated", False) or not user.is_active or not user.is_staff:
+        return Tenant.objects.none()
+    if user.is_superuser:
+        return Tenant.objects.all()
+    return Tenant.objects.filter(memberships__user=user)
+
+
+def get_tenant_for_user(user, tenant_id) -> Tenant:
+    try:
+        return tenants_for_user(user).get(pk=tenant_id)
+    except (Tenant.DoesNotExist, ValidationError, ValueError, TypeError):
+        raise Http404("No such tenant.") from None
+
+
+def get_tenant_for_api_key(api_key: TenantAPIKey, tenant_id) -> Tenant:
+    if str(api_key.tenant_id) != str(tenant_id):
+        raise Http404("No such tenant.")
+    return api_key.tenant
+
+
+def resolve_tenant(tenant) -> Tenant:
+    """A Tenant from a Tenant, its id or its slug (for internal callers such as the router)."""
+    if isinstance(tenant, Tenant):
+        return tenant
+    lookup = Tenant.objects.filter(slug=str(tenant))
+    try:
+        lookup = lookup | Tenant.objects.filter(pk=uuid.UUID(str(tenant)))
+    except ValueError:
+        pass
+    found = lookup.first()
+    if found is None:
+        raise Tenant.DoesNotExist(f"No tenant with id or slug {tenant!r}.")
+    return found
