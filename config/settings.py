@@ -6,6 +6,7 @@ by system checks (``tenants.checks``) rather than by exceptions here, so that
 ``manage.py check --deploy`` can name them.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -78,9 +79,10 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Tests that start real processes need a test database those processes can open, so the
-# SQLite test database is a file rather than Django's in-memory default.
+# SQLite test database is a file rather than Django's in-memory default; the pid keeps two
+# test runs on one checkout apart.
 _default_test_name = (
-    str(BASE_DIR / "var" / "test-db.sqlite3")
+    str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
     else None
 )
