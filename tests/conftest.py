@@ -1,5 +1,13 @@
+from pathlib import Path
+
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings as django_settings
+
+
+def pytest_configure(config):
+    # The SQLite test database is a file under var/ (see config/settings.py).
+    Path(django_settings.BASE_DIR, "var").mkdir(exist_ok=True)
 
 
 @pytest.fixture(autouse=True)
