@@ -1,5 +1,7 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from tenants.api.base import api_not_found
 
 admin.site.site_header = "LLM tenants"
 admin.site.site_title = "LLM tenants admin"
@@ -9,3 +11,7 @@ urlpatterns = [
     path("api/", include("tenants.api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# Keep this last: any other /api/ path (a malformed tenant id, a typo) gets the API's JSON
+# 404 instead of an HTML page.
+urlpatterns.append(re_path(r"^api/", api_not_found))

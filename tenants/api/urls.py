@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-app_name = "api"
-urlpatterns: list = []
+from tenants.api import views
+
+app_name = "tenants_api"
+urlpatterns = [
+    path("tenants/<uuid:tenant_id>/llm-tokens", views.llm_tokens, name="llm-tokens"),
+    path(
+        "tenants/<uuid:tenant_id>/inference-config",
+        views.inference_config_view,
+        name="inference-config",
+    ),
+]

@@ -1,0 +1,41 @@
+"""The tenant JSON API: provider keys and inference config. Parse, call a service, render."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from tenants import inference_config, services
+from tenants.api.base import ApiError, tenant_endpoint
+from tenants.models import Tenant
+
+
+@tenant_endpoint(methods=("GET", "PUT"), json_body=True)
+def llm_tokens(request: HttpRequest, *, tenant: Tenant, payload) -> dict:
+    """GET: what may be shown about each provider's key. PUT: set (string) or remove (null)."""
+    if request.method == "PUT":
+        try:
+            changes = services.tenant_set_tokens(tenant=tenant, tokens=payload)
+        except services.TokenValidationError as exc:
+            raise ApiError(
+                400, "invalid_tokens", "No key was saved: " + _names(exc.errors), exc.errors
+            ) from None
+        return {"changes": changes, "providers": services.tenant_token_status(tenant=tenant)}
+    return {"providers": services.tenant_token_status(tenant=tenant)}
+
+
+@tenant_endpoint(methods=("GET", "PUT"), json_body=True)
+def inference_config_view(request: HttpRequest, *, tenant: Tenant, payload) -> dict:
+    """GET: the tenant's config with defaults filled in. PUT: merge a partial update."""
+    if request.method == "PUT":
+        try:
+            config = services.tenant_update_inference_config(tenant=tenant, patch=payload)
+        except inference_config.InferenceConfigError as exc:
+            raise ApiError(
+                400, "invalid_config", "Nothing was saved: " + _names(exc.errors), exc.errors
+            ) from None
+        return config.to_json()
+    return tenant.config.to_json()
+
+
+def _names(errors: dict[str, str]) -> str:
+    return "; ".join(f"{field or 'body'} {message}" for field, message in errors.items())
