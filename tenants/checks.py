@@ -1,29 +1,34 @@
 """System checks for configuration that must stop a production start."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
 from tenants import crypto
 
+MAKE_A_KEY = (
+    'Make one with `python manage.py generate_encryption_key` (or `python -c "from '
+    'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`) and set '
+    "FIELD_ENCRYPTION_KEYS to it; when rotating, list the new key first, comma-separated."
+)
+
 
 @register(Tags.security, deploy=False)
 def check_encryption_keys(app_configs, **kwargs):
-    """With DEBUG off, FIELD_ENCRYPTION_KEYS must hold valid Fernet keys.
+    """FIELD_ENCRYPTION_KEYS must hold valid Fernet keys (tenants.E001).
 
     Registered as a normal (not deploy-only) check so that ``runserver``, ``migrate`` and
-    every other command refuse to start without a usable key.
+    every other command refuse to start without a usable key. Only with DEBUG on may the
+    list be empty: a development key is then kept in FIELD_ENCRYPTION_DEV_KEY_FILE.
     """
-    if settings.DEBUG:
-        return []
     keys = [k.strip() for k in settings.FIELD_ENCRYPTION_KEYS if k.strip()]
-    return [
-        Error(
-            problem,
-            hint=(
-                "Run `python manage.py generate_encryption_key` and set FIELD_ENCRYPTION_KEYS "
-                "to it (comma-separated, newest first, when rotating)."
-            ),
-            id="tenants.E001",
-        )
-        for problem in crypto.key_list_problems(keys)
-    ]
+    dev_file = settings.FIELD_ENCRYPTION_DEV_KEY_FILE if settings.DEBUG else None
+    if not keys and dev_file:
+        if not Path(dev_file).exists():
+            return []  # made on first use
+        keys = [Path(dev_file).read_text().strip()]
+    problems = crypto.key_list_problems(keys)
+    if problems and not keys and not settings.DEBUG:
+        problems = ["FIELD_ENCRYPTION_KEYS is empty; with DEBUG off it is required"]
+    return [Error(problem, hint=MAKE_A_KEY, id="tenants.E001") for problem in problems]

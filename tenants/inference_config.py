@@ -200,18 +200,24 @@ def merge(current: dict[str, Any], patch: object) -> dict[str, Any]:
     if not isinstance(patch, dict):
         raise InferenceConfigError({"": "must be a JSON object"})
     merged = copy.deepcopy(current)
+    errors: dict[str, str] = {}
     for key, value in patch.items():
         if key in ("provider_models", "daily_quotas") and isinstance(value, dict):
             target = merged.get(key)
             target = dict(target) if isinstance(target, dict) else {}
             for provider, item in value.items():
-                if item is None:
-                    target.pop(provider, None)
-                else:
+                if item is not None:
                     target[provider] = item
+                elif problem := _provider_name_error(provider):
+                    # Removing an unknown provider must not pass silently as a no-op.
+                    errors[f"{key}.{provider}"] = problem
+                else:
+                    target.pop(provider, None)
             merged[key] = target
         else:
             merged[key] = value
+    if errors:
+        raise InferenceConfigError(errors)
     return merged
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -10,8 +11,14 @@ from django.db import models
 from tenants import inference_config
 
 
+@lru_cache(maxsize=1)
+def timezone_names() -> frozenset[str]:
+    """Every IANA zone name (read once: listing them walks the tz database on disk)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in timezone_names():
         raise ValidationError(f"{value!r} is not an IANA time zone name (like Europe/Paris).")
 
 
@@ -83,6 +90,7 @@ class TenantAPIKey(models.Model):
 
     class Meta:
         verbose_name = "tenant API key"
+        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} (tk_{self.prefix}_…)"

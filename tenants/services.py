@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -23,14 +24,15 @@ class TokenValidationError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
-def token_format_problem(provider: str, token: object) -> str | None:
+def token_format_problem(provider: object, token: object) -> str | None:
     """Why ``token`` cannot be a key for ``provider`` (None when it can). Never echoes it."""
     if not providers.is_known(provider):
         return f"unknown provider; known: {', '.join(providers.provider_names())}"
     if not isinstance(token, str):
         return "must be a string (or null to remove the key)"
-    if not providers.get_provider(provider).key_is_well_formed(token):
-        return f"is not a valid {provider} key: expected {providers.get_provider(provider).key_hint}"
+    spec = providers.get_provider(provider)
+    if not spec.key_is_well_formed(token):
+        return f"is not a valid {spec.label} key: expected {spec.key_hint}"
     return None
 
 
@@ -38,41 +40,45 @@ def _now_iso() -> str:
     return timezone.now().isoformat()
 
 
-@transaction.atomic
 def tenant_set_tokens(*, tenant: Tenant, tokens: dict[str, Any]) -> dict[str, str]:
     """Set, replace (a string) or remove (None) provider keys; untouched providers stay.
 
-    Every key is validated before anything is written: one bad key and nothing changes.
+    Every key is validated before anything is written: one bad key and nothing changes
+    (TokenValidationError maps each bad provider to a message that never quotes the key).
     Returns provider -> "set" | "removed" | "unchanged".
     """
     if not isinstance(tokens, dict):
         raise TokenValidationError({"": "must be an object of provider -> key"})
     errors = {
-        str(p): problem
-        for p, t in tokens.items()
-        if t is not None and (problem := token_format_problem(p, t))
+        str(provider): problem
+        for provider, token in tokens.items()
+        if (problem := token_format_problem(provider, "" if token is None else token))
+        and not (token is None and providers.is_known(provider))
     }
-    errors.update(
-        {str(p): token_format_problem(p, "") for p, t in tokens.items()
-         if t is None and not providers.is_known(p)}
-    )
     if errors:
         raise TokenValidationError(errors)
+    if not tokens:
+        return {}
 
-    locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-    stored, status = dict(locked.llm_tokens or {}), dict(locked.llm_token_status or {})
-    outcome: dict[str, str] = {}
-    for provider, token in tokens.items():
-        if token is None:
-            outcome[provider] = "removed" if stored.pop(provider, None) else "unchanged"
-            status.pop(provider, None)
-            continue
-        stored[provider] = crypto.encrypt_token(tenant_id=locked.pk, provider=provider, token=token)
-        status[provider] = {"fingerprint": crypto.fingerprint(token), "set_at": _now_iso()}
-        outcome[provider] = "set"
-    locked.llm_tokens, locked.llm_token_status = stored, status
-    locked.save(update_fields=["llm_tokens", "llm_token_status", "updated_at"])
-    tenant.llm_tokens, tenant.llm_token_status = stored, status
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        stored, status = dict(locked.llm_tokens or {}), dict(locked.llm_token_status or {})
+        outcome: dict[str, str] = {}
+        for provider, token in tokens.items():
+            if token is None:
+                outcome[provider] = "removed" if stored.pop(provider, None) else "unchanged"
+                status.pop(provider, None)
+                continue
+            stored[provider] = crypto.encrypt_token(
+                tenant_id=locked.pk, provider=provider, token=token
+            )
+            status[provider] = {"fingerprint": crypto.fingerprint(token), "set_at": _now_iso()}
+            outcome[provider] = "set"
+        if set(outcome.values()) != {"unchanged"}:
+            locked.llm_tokens, locked.llm_token_status = stored, status
+            # updated_at moves so that routers drop their cached view of this tenant.
+            locked.save(update_fields=["llm_tokens", "llm_token_status", "updated_at"])
+    tenant.llm_tokens, tenant.llm_token_status = locked.llm_tokens, locked.llm_token_status
     tenant.updated_at = locked.updated_at
     return outcome
 
@@ -139,6 +145,7 @@ def tenant_token_status(*, tenant: Tenant) -> dict[str, dict[str, Any]]:
             "test_message": entry.get("test_message") if configured else None,
             "failing": bool(entry.get("failing_since")) if configured else False,
             "failing_since": entry.get("failing_since") if configured else None,
+            "failing_reason": entry.get("failing_reason") if configured else None,
         }
     return result
 
@@ -156,8 +163,9 @@ def tenant_update_inference_config(
             locked.config.to_json(), patch
         )
         parsed = inference_config.parse(document)
-        locked.inference_config = parsed.to_json()
-        locked.save(update_fields=["inference_config", "updated_at"])
+        if parsed.to_json() != locked.inference_config:
+            locked.inference_config = parsed.to_json()
+            locked.save(update_fields=["inference_config", "updated_at"])
     tenant.inference_config = locked.inference_config
     tenant.updated_at = locked.updated_at
     return parsed
@@ -166,12 +174,19 @@ def tenant_update_inference_config(
 # --- Tenant API keys --------------------------------------------------------------------------
 
 
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+API_KEY_NAME_MAX_LENGTH = 100
+
+
 def _hash_api_key(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 def api_key_create(*, tenant: Tenant, name: str, created_by=None) -> tuple[TenantAPIKey, str]:
     """Create a key and return it with its plaintext, which is never retrievable again."""
+    name = (name or "").strip()
+    if not name or len(name) > API_KEY_NAME_MAX_LENGTH:
+        raise ValueError(f"an API key needs a name of 1 to {API_KEY_NAME_MAX_LENGTH} characters")
     prefix = secrets.token_hex(6)
     raw = f"tk_{prefix}_{secrets.token_urlsafe(32)}"
     key = TenantAPIKey.objects.create(
@@ -192,11 +207,18 @@ def api_key_authenticate(raw: str) -> TenantAPIKey | None:
     )
     if key is None or not hmac.compare_digest(key.key_hash, _hash_api_key(raw)):
         return None
-    TenantAPIKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    # At most one write a minute per key: a busy service must not turn reads into writes.
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_GRANULARITY:
+        TenantAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
     return key
 
 
-def api_key_revoke(*, key: TenantAPIKey) -> None:
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+def api_key_revoke(*, key: TenantAPIKey) -> bool:
+    """Revoke ``key`` from now on; True if it was active. Revoking twice changes nothing."""
+    changed = TenantAPIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    key.refresh_from_db(fields=["revoked_at"])
+    return bool(changed)

@@ -225,9 +225,7 @@ def tenant_endpoint(methods: Iterable[str] = ("GET",), json_body: bool = False) 
                 frame = exc.__traceback__
                 while frame is not None and frame.tb_next is not None:
                     frame = frame.tb_next
-                where = (
-                    f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "?"
-                )
+                where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "?"
                 logger.error(
                     "API %s %s failed with %s at %s",
                     request.method,
