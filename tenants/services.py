@@ -159,9 +159,7 @@ def tenant_update_inference_config(
     """
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        document = patch if replace else inference_config.merge(
-            locked.config.to_json(), patch
-        )
+        document = patch if replace else inference_config.merge(locked.config.to_json(), patch)
         parsed = inference_config.parse(document)
         if parsed.to_json() != locked.inference_config:
             locked.inference_config = parsed.to_json()
