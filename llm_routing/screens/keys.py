@@ -1,0 +1,163 @@
+"""Key management for one tenant: status per provider, save, test in place, remove."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_http_methods, require_POST
+
+import llm_routing
+from llm_routing import providers
+from llm_routing.screens.common import render_screen, tenant_for
+from llm_routing.screens.key_forms import KeyEntryForm
+from tenants import services
+from tenants.api.base import error_response
+
+# A typed key is at most a few hundred bytes; anything far larger is not a key test.
+_MAX_TEST_BODY = 8 * 1024
+
+
+def _rows(tenant, form: KeyEntryForm) -> list[dict]:
+    status = services.tenant_token_status(tenant=tenant)
+    return [
+        {
+            "provider": provider,
+            "status": _with_datetimes(status[provider.name]),
+            "field": form[KeyEntryForm.field_name(provider.name)],
+        }
+        for provider in providers.all_providers()
+    ]
+
+
+def _with_datetimes(entry: dict) -> dict:
+    """The status entry with its ISO timestamps as datetimes, for the template's |date."""
+    shown = dict(entry)
+    for name in ("set_at", "tested_at", "failing_since"):
+        shown[name] = parse_datetime(entry[name]) if entry.get(name) else None
+    return shown
+
+
+@require_http_methods(["GET", "POST"])
+def keys_page(request: HttpRequest, tenant_id) -> HttpResponse:
+    tenant = tenant_for(request, tenant_id)
+    form = KeyEntryForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_valid() and not form.typed_keys():
+            form.add_error(None, "Nothing to save: type a key for at least one provider.")
+        elif form.is_valid():
+            try:
+                outcome = services.tenant_set_tokens(tenant=tenant, tokens=form.typed_keys())
+            except services.TokenValidationError as exc:
+                for provider, problem in exc.errors.items():
+                    form.add_error(
+                        KeyEntryForm.field_name(provider) if provider in form.typed_keys()
+                        else None,
+                        f"Not saved: {problem}.",
+                    )
+            else:
+                status = services.tenant_token_status(tenant=tenant)
+                for provider, change in outcome.items():
+                    label = providers.get_provider(provider).label
+                    messages.success(
+                        request,
+                        f"{label}: key {change} (fingerprint {status[provider]['fingerprint']}).",
+                    )
+                return redirect("screens:keys", tenant_id=tenant.pk)
+        if form.errors:
+            messages.error(request, "No key was saved. Fix the keys marked below.")
+    return render_screen(
+        request,
+        "admin/screens/keys.html",
+        title=f"Provider keys: {tenant.name}",
+        tenant=tenant,
+        active="screens:keys",
+        context={"form": form, "rows": _rows(tenant, form)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def key_remove(request: HttpRequest, tenant_id, provider: str) -> HttpResponse:
+    """A confirmation page (GET) and the removal itself (POST), like the admin's delete."""
+    tenant = tenant_for(request, tenant_id)
+    if not providers.is_known(provider):
+        raise Http404("No such provider.")
+    info = providers.get_provider(provider)
+    status = services.tenant_token_status(tenant=tenant)[provider]
+    if request.method == "POST":
+        outcome = services.tenant_set_tokens(tenant=tenant, tokens={provider: None})
+        if outcome[provider] == "removed":
+            messages.success(request, f"{info.label}: key removed.")
+        else:
+            messages.info(request, f"{info.label}: there was no key to remove.")
+        return redirect("screens:keys", tenant_id=tenant.pk)
+    return render_screen(
+        request,
+        "admin/screens/key_remove.html",
+        title=f"Remove the {info.label} key of {tenant.name}?",
+        tenant=tenant,
+        active="screens:keys",
+        context={"provider": info, "status": status},
+    )
+
+
+@require_POST
+def key_test(request: HttpRequest, tenant_id) -> JsonResponse:
+    """Check a typed key (or, when none is typed, the stored one) without saving it.
+
+    Body: ``{"provider": "groq", "key": "..."}`` with ``key`` optional. Testing the stored
+    key records the result on the tenant, so the status column shows it after a reload.
+    """
+    tenant = tenant_for(request, tenant_id)
+    payload, problem = _json_body(request)
+    if problem:
+        return error_response(400, "bad_request", problem)
+    provider, key = payload.get("provider"), payload.get("key") or ""
+    if not providers.is_known(provider):
+        return error_response(
+            400, "invalid_provider", "Unknown provider.", {"provider": "unknown provider"}
+        )
+    if not isinstance(key, str):
+        return error_response(400, "invalid_key", "The key must be text.", {"key": "not text"})
+    key = key.strip()
+    if key:
+        if format_problem := services.token_format_problem(provider, key):
+            return JsonResponse(_answer(tenant, provider, "typed", False, f"Key {format_problem}."))
+        result = llm_routing.test_key(provider=provider, api_key=key)
+        source = "typed"
+    else:
+        if not services.tenant_token_status(tenant=tenant)[provider]["configured"]:
+            return JsonResponse(
+                _answer(tenant, provider, "none", False, "No key typed and none stored.")
+            )
+        result = llm_routing.test_stored_key(tenant=tenant, provider=provider)
+        source = "stored"
+    return JsonResponse(_answer(tenant, provider, source, result.valid, result.message))
+
+
+def _answer(tenant, provider: str, source: str, valid: bool, message: str) -> dict:
+    tenant.refresh_from_db(fields=["llm_tokens", "llm_token_status"])
+    return {
+        "provider": provider,
+        "tested": source,
+        "valid": bool(valid),
+        "message": str(message),
+        "status": services.tenant_token_status(tenant=tenant)[provider],
+    }
+
+
+def _json_body(request: HttpRequest) -> tuple[dict, str | None]:
+    if request.content_type != "application/json":
+        return {}, "Send the test as application/json."
+    if len(request.body) > _MAX_TEST_BODY:
+        return {}, "The request body is too large for a key test."
+    try:
+        payload = json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}, "The request body is not valid JSON."
+    if not isinstance(payload, dict):
+        return {}, "The request body must be a JSON object."
+    return payload, None
