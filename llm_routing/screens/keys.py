@@ -13,23 +13,19 @@ from django.views.decorators.http import require_http_methods, require_POST
 import llm_routing
 from llm_routing import providers
 from llm_routing.screens.common import render_screen, tenant_for
-from llm_routing.screens.key_forms import KeyEntryForm
 from tenants import services
 from tenants.api.base import error_response
+from tenants.forms import ProviderKeysForm
 
 # A typed key is at most a few hundred bytes; anything far larger is not a key test.
 _MAX_TEST_BODY = 8 * 1024
 
 
-def _rows(tenant, form: KeyEntryForm) -> list[dict]:
-    status = services.tenant_token_status(tenant=tenant)
+def _rows(form: ProviderKeysForm) -> list[dict]:
+    # Removal has its own confirmation page, so the form's remove boxes are not shown.
     return [
-        {
-            "provider": provider,
-            "status": _with_datetimes(status[provider.name]),
-            "field": form[KeyEntryForm.field_name(provider.name)],
-        }
-        for provider in providers.all_providers()
+        {"provider": provider, "status": _with_datetimes(status), "field": key_field}
+        for provider, status, key_field, _remove in form.rows()
     ]
 
 
@@ -44,38 +40,40 @@ def _with_datetimes(entry: dict) -> dict:
 @require_http_methods(["GET", "POST"])
 def keys_page(request: HttpRequest, tenant_id) -> HttpResponse:
     tenant = tenant_for(request, tenant_id)
-    form = KeyEntryForm(request.POST if request.method == "POST" else None)
+    form = ProviderKeysForm(
+        request.POST if request.method == "POST" else None,
+        status=services.tenant_token_status(tenant=tenant),
+    )
     if request.method == "POST":
-        if form.is_valid() and not form.typed_keys():
+        # Only typed keys: removal goes through its confirmation page, never through Save.
+        typed = {p: key for p, key in form.changes().items() if key} if form.is_valid() else {}
+        if form.is_valid() and not typed:
             form.add_error(None, "Nothing to save: type a key for at least one provider.")
         elif form.is_valid():
             try:
-                outcome = services.tenant_set_tokens(tenant=tenant, tokens=form.typed_keys())
+                outcome = services.tenant_set_tokens(tenant=tenant, tokens=typed)
             except services.TokenValidationError as exc:
                 for provider, problem in exc.errors.items():
-                    form.add_error(
-                        KeyEntryForm.field_name(provider) if provider in form.typed_keys()
-                        else None,
-                        f"Not saved: {problem}.",
-                    )
+                    field = f"key_{provider}"
+                    form.add_error(field if field in form.fields else None, problem)
             else:
                 status = services.tenant_token_status(tenant=tenant)
                 for provider, change in outcome.items():
-                    label = providers.get_provider(provider).label
+                    fingerprint = status[provider]["fingerprint"]
                     messages.success(
                         request,
-                        f"{label}: key {change} (fingerprint {status[provider]['fingerprint']}).",
+                        f"{providers.get_provider(provider).label}: key {change}"
+                        + (f" (fingerprint {fingerprint})." if fingerprint else "."),
                     )
                 return redirect("screens:keys", tenant_id=tenant.pk)
-        if form.errors:
-            messages.error(request, "No key was saved. Fix the keys marked below.")
+        messages.error(request, "No key was saved. Fix the keys marked below.")
     return render_screen(
         request,
         "admin/screens/keys.html",
         title=f"Provider keys: {tenant.name}",
         tenant=tenant,
         active="screens:keys",
-        context={"form": form, "rows": _rows(tenant, form)},
+        context={"form": form, "rows": _rows(form)},
     )
 
 

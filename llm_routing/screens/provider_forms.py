@@ -1,7 +1,8 @@
-"""The provider selection form: preferred provider, a model per provider, failover, quotas.
+"""The provider selection form: tenants' InferenceConfigForm with the screen's own inputs.
 
-The form only shapes input into a config patch; ``tenants.services`` validates and saves
-it, and its per-field errors (``provider_models.groq``) come back beside the right input.
+The validation and the config document are ``tenants.forms.InferenceConfigForm``'s; this
+subclass only swaps two inputs for friendlier ones: each model becomes a dropdown filled
+from the provider's model list, and the failover order becomes a position per provider.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from django import forms
 
 from llm_routing import providers
+from tenants.forms import InferenceConfigForm
 from tenants.inference_config import InferenceConfig
 
 
@@ -20,8 +22,6 @@ def _ordinal(n: int) -> str:
 
 
 def _money(per_million) -> str:
-    if per_million is None:
-        return "price unknown"
     value = Decimal(str(per_million))
     return "free" if value == 0 else f"${value.normalize():f}"
 
@@ -32,63 +32,52 @@ def model_choice_label(model: dict) -> str:
     if model.get("context_length"):
         parts.append(f"{round(int(model['context_length']) / 1024)}K context")
     price_in, price_out = model.get("price_in_per_m"), model.get("price_out_per_m")
-    if price_in is None and price_out is None:
+    if price_in is None or price_out is None:
         parts.append("price unknown")
     else:
         parts.append(f"{_money(price_in)} in / {_money(price_out)} out per M tokens")
     return f"{model['id']} ({' · '.join(parts)})"
 
 
-class ProviderSelectionForm(forms.Form):
-    preferred_provider = forms.ChoiceField(widget=forms.RadioSelect, label="Preferred provider")
-    auto_failover = forms.BooleanField(
-        required=False,
-        label="Fail over automatically",
-        help_text="On a rate limit or a provider error, try the next provider that has a key.",
-    )
-    quota_threshold = forms.DecimalField(
-        label="Quota threshold (%)",
-        min_value=5,
-        max_value=100,
-        decimal_places=1,
-        help_text="Skip a provider once this share of its daily quota is used.",
-    )
+def _model_choices(current: str, listing: dict[str, Any], default: str) -> list[tuple[str, str]]:
+    """The provider's models, plus the configured one when the list no longer has it."""
+    models = listing.get("models") if isinstance(listing, dict) else None
+    listed = [m for m in models or [] if isinstance(m, dict) and m.get("id")]
+    choices = [("", f"— the provider's default ({default or 'none'}) —")]
+    if current and current not in {m["id"] for m in listed}:
+        choices.append((current, f"{current} (current; not in the model list)"))
+    return choices + [(m["id"], model_choice_label(m)) for m in listed]
 
+
+class ProviderSelectionForm(InferenceConfigForm):
     def __init__(self, *args, config: InferenceConfig, catalogue: dict[str, Any], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.config = config
-        self.fields["preferred_provider"].choices = [
-            (p.name, p.label) for p in providers.all_providers()
-        ]
-        self.initial.setdefault("preferred_provider", config.preferred_provider)
-        self.initial.setdefault("auto_failover", config.auto_failover)
-        self.initial.setdefault(
-            "quota_threshold", Decimal(str(round(config.quota_threshold * 100, 1)))
+        super().__init__(*args, config=config, **kwargs)
+        self.fields["preferred_provider"].widget = forms.RadioSelect(
+            choices=self.fields["preferred_provider"].choices
         )
+        # Filled from the positions in clean(); its errors are shown with the positions.
+        self.fields["failover_order"].widget = forms.HiddenInput()
         order = config.candidate_order()
         positions = [(str(i), _ordinal(i)) for i in range(1, len(order) + 1)]
         for provider in providers.all_providers():
-            name, own = provider.name, config.daily_quotas.get(provider.name)
+            name = provider.name
             self.fields[f"model_{name}"] = forms.ChoiceField(
-                label=f"{provider.label} model",
-                choices=_model_choices(
-                    config.model_for(name), catalogue.get(name) or {}, provider.default_model
-                ),
+                label="Model",
                 required=False,
+                choices=_model_choices(
+                    self.initial.get(f"model_{name}") or "",
+                    catalogue.get(name) or {},
+                    provider.default_model,
+                ),
             )
             self.fields[f"order_{name}"] = forms.TypedChoiceField(
                 label="Failover position", choices=positions, coerce=int
             )
-            self.fields[f"quota_requests_{name}"] = _quota_field(
-                "Requests per day", provider.default_daily_quota.requests
-            )
-            self.fields[f"quota_tokens_{name}"] = _quota_field(
-                "Tokens per day", provider.default_daily_quota.tokens
-            )
-            self.initial.setdefault(f"model_{name}", config.model_for(name) or "")
             self.initial.setdefault(f"order_{name}", str(order.index(name) + 1))
-            self.initial.setdefault(f"quota_requests_{name}", own.requests if own else None)
-            self.initial.setdefault(f"quota_tokens_{name}", own.tokens if own else None)
+            for kind in ("requests", "tokens"):
+                field = self.fields[f"quota_{kind}_{name}"]
+                field.label = f"{kind.capitalize()} per day"
+                field.widget.attrs["placeholder"] = field.help_text.removeprefix("Blank: ")
 
     def provider_fields(self, name: str) -> dict[str, forms.BoundField]:
         return {
@@ -98,78 +87,27 @@ class ProviderSelectionForm(forms.Form):
             "quota_tokens": self[f"quota_tokens_{name}"],
         }
 
+    def full_clean(self):
+        # The hidden failover_order is derived from the positions before anything validates.
+        if self.is_bound:
+            self.data = self.data.copy()
+            self.data[self.add_prefix("failover_order")] = ", ".join(self._ordered())
+        super().full_clean()
+
+    def _ordered(self) -> list[str]:
+        def position(name: str) -> int:
+            raw = self.data.get(self.add_prefix(f"order_{name}"), "")
+            return int(raw) if str(raw).isdigit() else 10**6
+
+        return sorted(providers.provider_names(), key=position)
+
     def clean(self):
-        cleaned = super().clean()
         seen: dict[int, str] = {}
         for name in providers.provider_names():
-            position = cleaned.get(f"order_{name}")
-            if position is None:
-                continue
+            position = self.cleaned_data.get(f"order_{name}")
             if position in seen:
-                self.add_error(
-                    f"order_{name}",
-                    f"{providers.get_provider(seen[position]).label} already has this position.",
-                )
-            seen.setdefault(position, name)
-        return cleaned
-
-    def config_patch(self) -> dict[str, Any]:
-        """The cleaned input as a patch for ``tenant_update_inference_config``."""
-        data, names = self.cleaned_data, providers.provider_names()
-        quotas: dict[str, Any] = {}
-        for name in names:
-            requests, tokens = data.get(f"quota_requests_{name}"), data.get(f"quota_tokens_{name}")
-            # Both empty: the provider's default applies, so the tenant's own entry goes.
-            quotas[name] = None if requests is None and tokens is None else {
-                "requests": requests,
-                "tokens": tokens,
-            }
-        return {
-            "preferred_provider": data["preferred_provider"],
-            "auto_failover": bool(data.get("auto_failover")),
-            "provider_models": {n: data.get(f"model_{n}") or None for n in names},
-            "failover_order": sorted(names, key=lambda n: data[f"order_{n}"]),
-            "daily_quotas": quotas,
-            "quota_threshold": float(data["quota_threshold"]) / 100,
-        }
-
-    def add_config_errors(self, errors: dict[str, str], patch: dict[str, Any]) -> None:
-        """Put each of the service's field errors beside the input it is about."""
-        for path, message in errors.items():
-            self.add_error(self._field_for(path, patch), message)
-
-    def _field_for(self, path: str, patch: dict[str, Any]) -> str | None:
-        head, _, rest = path.partition(".")
-        provider, _, sub = rest.partition(".")
-        if head == "provider_models":
-            return f"model_{provider or patch['preferred_provider']}"
-        if head == "failover_order" and provider.isdigit():
-            return f"order_{patch['failover_order'][int(provider)]}"
-        if head == "daily_quotas" and sub in ("requests", "tokens"):
-            return f"quota_{sub}_{provider}"
-        if head in ("preferred_provider", "auto_failover", "quota_threshold"):
-            return head
-        return None
-
-
-def _model_choices(
-    current: str | None, listing: dict[str, Any], default: str
-) -> list[tuple[str, str]]:
-    """The provider's models, plus the configured one when the list no longer has it."""
-    listed = [m for m in listing.get("models", []) if isinstance(m, dict) and m.get("id")]
-    choices = [("", f"— the provider's default ({default or 'none'}) —")]
-    if current and current not in {m["id"] for m in listed}:
-        choices.append((current, f"{current} (current; not in the model list)"))
-    return choices + [(m["id"], model_choice_label(m)) for m in listed]
-
-
-def _quota_field(label: str, default: int | None) -> forms.IntegerField:
-    return forms.IntegerField(
-        label=label,
-        required=False,
-        min_value=1,
-        max_value=10**12,
-        widget=forms.NumberInput(
-            attrs={"placeholder": f"default {default:,}" if default else "no limit"}
-        ),
-    )
+                label = providers.get_provider(seen[position]).label
+                self.add_error(f"order_{name}", f"{label} already has this position.")
+            elif position is not None:
+                seen[position] = name
+        return super().clean()

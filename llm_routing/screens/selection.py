@@ -13,7 +13,7 @@ import llm_routing
 from llm_routing import providers
 from llm_routing.screens.common import render_screen, tenant_for
 from llm_routing.screens.provider_forms import ProviderSelectionForm
-from tenants import inference_config, services
+from tenants import services
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +38,12 @@ def providers_page(request: HttpRequest, tenant_id) -> HttpResponse:
     )
     if request.method == "POST":
         if form.is_valid():
-            patch = form.config_patch()
-            try:
-                services.tenant_update_inference_config(tenant=tenant, patch=patch)
-            except inference_config.InferenceConfigError as exc:
-                form.add_config_errors(exc.errors, patch)
-            else:
-                messages.success(request, "Provider settings saved.")
-                return redirect("screens:providers", tenant_id=tenant.pk)
+            # The form holds the whole validated document, so it replaces the stored one.
+            services.tenant_update_inference_config(
+                tenant=tenant, patch=form.config_document(), replace=True
+            )
+            messages.success(request, "Provider settings saved.")
+            return redirect("screens:providers", tenant_id=tenant.pk)
         messages.error(request, "Nothing was saved. Fix the fields marked below.")
     elif warning:
         messages.warning(request, warning)
