@@ -168,3 +168,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Usage tracker (usage/tracker.py) -----------------------------------------------------
+# True: track() writes inline in the caller's thread (tests, management commands).
+USAGE_TRACKER_SYNC = env.bool("USAGE_TRACKER_SYNC", default=False)
+USAGE_BATCH_SIZE = env.int("USAGE_BATCH_SIZE", default=2000)
+USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=0.5)
+# Records held in memory while the database is away, before they go to the spill file.
+USAGE_MEMORY_LIMIT = env.int("USAGE_MEMORY_LIMIT", default=100_000)
+USAGE_EXIT_TIMEOUT = env.float("USAGE_EXIT_TIMEOUT", default=5.0)

@@ -1,0 +1,93 @@
+"""The usage ledger's import surface: ``track``, ``flush``, ``tracker_stats``, ``cost_for``.
+
+``track`` records one attempt at one provider and returns at once (see usage/tracker.py);
+``settings.USAGE_TRACKER_SYNC = True`` writes inline instead (tests, commands). The heavy
+modules load on first use, so importing ``usage`` during app loading touches no models.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+__all__ = ["track", "flush", "tracker_stats", "cost_for", "get_tracker"]
+
+_tracker = None
+
+
+def get_tracker():
+    """The process's tracker (created on first use)."""
+    global _tracker
+    if _tracker is None:
+        from usage.tracker import Tracker
+
+        _tracker = Tracker()
+    return _tracker
+
+
+def track(
+    *,
+    tenant_id,
+    provider: str,
+    model: str,
+    status: str,
+    request_id: uuid.UUID,
+    attempt: int,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    latency_ms: int = 0,
+    error_type: str = "",
+    provider_cost: Decimal | None = None,
+    created_at: datetime | None = None,
+) -> None:
+    """Record one attempt. Returns at once; never raises; the record is written once.
+
+    status: "success", "rate_limited", "timeout", "error", "auth_error" or
+    "invalid_request" (anything else is stored as "error" with error_type "bad_status:...").
+    error_type: a short machine code ("http_503", "connect_error", ...). provider_cost: the
+    provider's own figure in USD (OpenRouter's usage.cost); it wins over the price table.
+    created_at defaults to now.
+    """
+    raw = (
+        tenant_id, provider, model, status, request_id, attempt, prompt_tokens,
+        completion_tokens, latency_ms, error_type, provider_cost,
+        time.time() if created_at is None else created_at,
+    )
+    try:
+        tracker = _tracker or get_tracker()
+        from django.conf import settings
+
+        if getattr(settings, "USAGE_TRACKER_SYNC", False):
+            tracker.write_now(raw)
+        else:
+            tracker.track(raw)
+    except Exception:  # noqa: BLE001 - the contract: never fail the caller
+        import logging
+
+        logging.getLogger("usage.tracker").exception("usage: track() failed internally")
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until everything tracked so far is written; False when ``timeout`` ran out."""
+    return get_tracker().flush(timeout)
+
+
+def tracker_stats() -> dict:
+    """Counters: written, retried, spilled, dropped, replayed, buffered, last_flush_at."""
+    return get_tracker().stats()
+
+
+def cost_for(*, provider, model, prompt_tokens, completion_tokens, at, provider_cost=None):
+    """(cost in USD as Decimal or None, source "provider" | "price_table" | "unknown")."""
+    from usage.pricing import cost_for as _cost_for
+
+    return _cost_for(
+        provider=provider,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        at=at,
+        provider_cost=provider_cost,
+    )

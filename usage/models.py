@@ -1,0 +1,228 @@
+"""The usage ledger's tables: one compact row per LLM attempt, prices, hourly summaries.
+
+Row size matters here (millions of rows), so ``ModelUsageStat`` stores small codes instead
+of strings: the provider and model name live once in ``ProviderModel`` and a row keeps a
+4-byte id; status and cost source are 2-byte integers; cost is an exact integer count of
+pico-dollars (1e-12 USD), which sums exactly on PostgreSQL and SQLite alike (SQLite has no
+exact decimal type). Columns are ordered widest-alignment first so PostgreSQL adds no
+padding. The foreign keys have no database constraint: a ledger outlives what it records,
+and a per-row RI trigger would halve COPY throughput.
+
+``seq`` is the insertion sequence (a PostgreSQL sequence default; a trigger on SQLite), the
+watermark the summary refresh follows: late rows with an old ``created_at`` still get a new
+``seq``. Indexes beyond the primary key are created per database in migration 0002 (BRIN
+on PostgreSQL), see docs/usage.md.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+
+from usage.ids import record_id
+
+PICO = Decimal("1e-12")
+
+
+class Status(models.IntegerChoices):
+    SUCCESS = 1, "success"
+    RATE_LIMITED = 2, "rate_limited"
+    TIMEOUT = 3, "timeout"
+    ERROR = 4, "error"
+    AUTH_ERROR = 5, "auth_error"
+    INVALID_REQUEST = 6, "invalid_request"
+
+
+STATUS_CODES = {label: value for value, label in Status.choices}
+
+
+class CostSource(models.IntegerChoices):
+    UNKNOWN = 0, "unknown"
+    PRICE_TABLE = 1, "price_table"
+    PROVIDER = 2, "provider"
+
+
+COST_SOURCE_CODES = {label: value for value, label in CostSource.choices}
+
+
+def pico_to_usd(value: int | None) -> Decimal | None:
+    return None if value is None else (Decimal(value) * PICO).normalize()
+
+
+class ProviderModel(models.Model):
+    """A (provider, model name) pair, stored once; usage rows point at it."""
+
+    provider = models.CharField(max_length=32)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        db_table = "usage_provider_models"
+        ordering = ["provider", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "name"], name="unique_provider_model")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.name}"
+
+
+class ModelUsageStat(models.Model):
+    """One attempt at one provider. Written only through ``usage.track`` (the tracker)."""
+
+    seq = models.BigIntegerField(editable=False, null=True, db_default=None)
+    created_at = models.DateTimeField()
+    cost_pusd = models.BigIntegerField(null=True, blank=True)
+    # Client-generated (time-ordered, random tail): a replayed record conflicts with itself.
+    id = models.UUIDField(primary_key=True, default=record_id, editable=False)
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    request_id = models.UUIDField()
+    prompt_tokens = models.IntegerField(default=0)
+    completion_tokens = models.IntegerField(default=0)
+    latency_ms = models.IntegerField(default=0)
+    model = models.ForeignKey(
+        ProviderModel,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    attempt = models.SmallIntegerField(default=1)
+    status = models.SmallIntegerField(choices=Status.choices)
+    cost_source = models.SmallIntegerField(choices=CostSource.choices, default=CostSource.UNKNOWN)
+    error_type = models.CharField(max_length=40, blank=True, default="")
+
+    class Meta:
+        db_table = "model_usage_stats"
+        verbose_name = "usage row"
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.get_status_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        return pico_to_usd(self.cost_pusd)
+
+
+class Price(models.Model):
+    """A list price in force from ``effective_from`` until the next row for the same model."""
+
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=200)
+    input_per_million = models.DecimalField(
+        "USD per million input tokens", max_digits=12, decimal_places=6
+    )
+    output_per_million = models.DecimalField(
+        "USD per million output tokens", max_digits=12, decimal_places=6
+    )
+    effective_from = models.DateTimeField()
+    source = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        db_table = "usage_prices"
+        ordering = ["provider", "model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model", "effective_from"], name="unique_price_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(input_per_million__gte=0, output_per_million__gte=0),
+                name="price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} from {self.effective_from:%Y-%m-%d}"
+
+
+LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 20000,
+                      30000, 60000)
+"""Upper bounds (inclusive) of the latency histogram; a last bucket takes everything above."""
+
+HISTOGRAM_FIELDS = tuple(f"lat_b{i:02d}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
+
+
+class ModelUsageSummary(models.Model):
+    """Per tenant, model and UTC hour: counts, tokens, a latency histogram, cost.
+
+    Everything is additive, so incremental refreshes upsert deltas and any period (a tenant's
+    local day, a month) is a sum of hours. Cost is a sum of known costs in pico-dollars;
+    ``cost_unknown`` counts rows without a price.
+    """
+
+    # The unique (tenant, hour, model) index serves every lookup; no per-column indexes.
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    model = models.ForeignKey(
+        ProviderModel,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    hour = models.DateTimeField()
+    requests = models.IntegerField(default=0)
+    successes = models.IntegerField(default=0)
+    rate_limited = models.IntegerField(default=0)
+    timeouts = models.IntegerField(default=0)
+    errors = models.IntegerField(default=0)
+    auth_errors = models.IntegerField(default=0)
+    invalid_requests = models.IntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    latency_ms_sum = models.BigIntegerField(default=0)
+    cost_pusd = models.BigIntegerField(default=0)
+    cost_unknown = models.IntegerField(default=0)
+    lat_b00 = models.IntegerField(default=0)
+    lat_b01 = models.IntegerField(default=0)
+    lat_b02 = models.IntegerField(default=0)
+    lat_b03 = models.IntegerField(default=0)
+    lat_b04 = models.IntegerField(default=0)
+    lat_b05 = models.IntegerField(default=0)
+    lat_b06 = models.IntegerField(default=0)
+    lat_b07 = models.IntegerField(default=0)
+    lat_b08 = models.IntegerField(default=0)
+    lat_b09 = models.IntegerField(default=0)
+    lat_b10 = models.IntegerField(default=0)
+    lat_b11 = models.IntegerField(default=0)
+    lat_b12 = models.IntegerField(default=0)
+    lat_b13 = models.IntegerField(default=0)
+    lat_b14 = models.IntegerField(default=0)
+    lat_b15 = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "model_usage_summary"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "hour", "model"], name="unique_usage_summary_hour"
+            )
+        ]
+
+    @property
+    def failed(self) -> int:
+        return self.requests - self.successes
+
+
+class SummaryState(models.Model):
+    """One row: how far the summary has read the raw rows (their ``seq``)."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    watermark = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField(null=True)
+    # Held by a refresh or prune on SQLite (PostgreSQL uses advisory locks instead).
+    locked_by = models.CharField(max_length=100, blank=True, default="")
+    locked_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "usage_summary_state"

@@ -1,0 +1,132 @@
+"""What a request cost: the price in force at its time x its tokens.
+
+Prices are few, so each process keeps them all in memory and reloads them every
+PRICE_CACHE_SECONDS (and at once after a Price is saved in this process). Costs are exact:
+prices have at most 6 decimals per million tokens, so a cost is a whole number of
+pico-dollars (1e-12 USD), which is how rows store it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from usage.models import CostSource, Price, pico_to_usd
+
+PRICE_CACHE_SECONDS = 60.0
+_PICO_PER_USD = Decimal(10**12)
+
+
+class _PriceBook:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded_at = -1e18
+        # (provider, model) -> ([effective_from timestamps, ascending], [(in, out) pico/token])
+        self._prices: dict[tuple[str, str], tuple[list[float], list[tuple[int, int]]]] = {}
+
+    def invalidate(self) -> None:
+        self._loaded_at = -1e18
+
+    def _load(self, using: str) -> None:
+        table: dict[tuple[str, str], list[tuple[float, int, int]]] = {}
+        for p in Price.objects.using(using).order_by("effective_from"):
+            # USD per million tokens x 1e12 / 1e6 = pico-dollars per token (exact: 6 decimals).
+            table.setdefault((p.provider, p.model), []).append(
+                (
+                    p.effective_from.timestamp(),
+                    int(p.input_per_million * 1_000_000),
+                    int(p.output_per_million * 1_000_000),
+                )
+            )
+        self._prices = {
+            key: ([t for t, _, _ in rows], [(i, o) for _, i, o in rows])
+            for key, rows in table.items()
+        }
+        self._loaded_at = time.monotonic()
+
+    def pico_per_token(
+        self, provider: str, model: str, at: datetime, using: str = "default"
+    ) -> tuple[int, int] | None:
+        if time.monotonic() - self._loaded_at > PRICE_CACHE_SECONDS:
+            with self._lock:
+                if time.monotonic() - self._loaded_at > PRICE_CACHE_SECONDS:
+                    self._load(using)
+        entry = self._prices.get((provider, model))
+        if entry is None:
+            return None
+        starts, prices = entry
+        index = bisect.bisect_right(starts, at.timestamp()) - 1
+        return prices[index] if index >= 0 else None
+
+
+price_book = _PriceBook()
+
+
+@receiver(post_save, sender=Price)
+@receiver(post_delete, sender=Price)
+def _price_changed(**kwargs) -> None:
+    price_book.invalidate()
+
+
+def provider_cost_to_pico(value) -> int | None:
+    """A provider-reported cost in USD (Decimal, str, float) as pico-dollars; None if unusable."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    if not amount.is_finite() or amount < 0:
+        return None
+    return int((amount * _PICO_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def cost_pico(
+    *,
+    provider: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    at: datetime,
+    provider_cost=None,
+    using: str = "default",
+) -> tuple[int | None, int]:
+    """(cost in pico-dollars or None, CostSource code) for one attempt."""
+    reported = provider_cost_to_pico(provider_cost)
+    if reported is not None:
+        return reported, CostSource.PROVIDER
+    price = price_book.pico_per_token(provider, model, at, using)
+    if price is None:
+        return None, CostSource.UNKNOWN
+    return prompt_tokens * price[0] + completion_tokens * price[1], CostSource.PRICE_TABLE
+
+
+def cost_for(
+    *,
+    provider: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    at: datetime,
+    provider_cost=None,
+) -> tuple[Decimal | None, str]:
+    """Cost in USD and where it came from: "provider", "price_table" or "unknown".
+
+    A provider-reported cost wins when given; otherwise the price in force at ``at``; a
+    model without a price at that time costs None (unknown), never 0.
+    """
+    pico, source = cost_pico(
+        provider=provider,
+        model=model,
+        prompt_tokens=max(int(prompt_tokens), 0),
+        completion_tokens=max(int(completion_tokens), 0),
+        at=at,
+        provider_cost=provider_cost,
+    )
+    return pico_to_usd(pico), CostSource(source).label

@@ -1,0 +1,348 @@
+"""The tracker: ``track()`` queues a record and returns; a writer thread stores it.
+
+Guarantees, in order of importance:
+- the caller never waits on I/O and never sees an exception;
+- a record is never lost while the process lives: failed batches are retried with backoff;
+  past ``memory_limit`` buffered records, the overflow goes to an fsync'd spill file
+  (usage/spill.py), replayed when the database answers again;
+- a record is written once: its id is fixed before the first attempt and every write
+  ignores ids already stored.
+At normal exit (atexit) the buffer is flushed, and whatever the database will not take in
+``exit_timeout`` seconds is spilled. A SIGKILL loses only records not yet spilled.
+
+Fork-safe: a child process forgets the parent's buffer (the parent writes it), and starts
+its own writer thread and spill file on its first ``track()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connections
+
+from usage import spill, writer
+from usage.records import BadRecord, Record, normalise
+
+logger = logging.getLogger("usage.tracker")
+
+_ABANDONED_AFTER_FORK: list = []  # the parent's connections: a child must never close them
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        using: str | None = None,
+        connection_overrides: dict | None = None,
+        batch_size: int | None = None,
+        interval: float | None = None,
+        memory_limit: int | None = None,
+        spill_dir: Path | None = None,
+        exit_timeout: float | None = None,
+    ) -> None:
+        self.using = using or _setting("USAGE_DB_ALIAS", "default")
+        self.connection_overrides = dict(connection_overrides or {})
+        self.batch_size = batch_size or _setting("USAGE_BATCH_SIZE", 2000)
+        self.interval = interval if interval is not None else _setting("USAGE_FLUSH_INTERVAL", 0.5)
+        self.memory_limit = memory_limit or _setting("USAGE_MEMORY_LIMIT", 100_000)
+        self._spill_dir = spill_dir
+        self.exit_timeout = (
+            exit_timeout if exit_timeout is not None else _setting("USAGE_EXIT_TIMEOUT", 5.0)
+        )
+        self._reset_state()
+        self._atexit_registered = False
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (t := ref()) and t._after_fork())
+
+    # --- state ---------------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        self._buffer: deque = deque()
+        self._pending: list[Record] = []
+        self._claimed: list[Path] = []
+        self._wakeup = threading.Event()
+        self._idle = threading.Condition()
+        self._spill_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._stopping = False
+        self._busy = False
+        self._conn = None
+        self._spill: spill.SpillFile | None = None
+        self.written = self.retried = self.spilled = self.dropped = self.replayed = 0
+        self.last_flush_at: datetime | None = None
+        self._outage_logged = False
+
+    def _after_fork(self) -> None:
+        if self._conn is not None:
+            _ABANDONED_AFTER_FORK.append(self._conn)
+        self._reset_state()
+
+    @property
+    def spill_dir(self) -> Path:
+        return Path(self._spill_dir or _setting("USAGE_SPILL_DIR", "var/usage-spill"))
+
+    def _spill_file(self) -> spill.SpillFile:
+        if self._spill is None:
+            self._spill = spill.SpillFile(self.spill_dir)
+        return self._spill
+
+    # --- the caller's side -----------------------------------------------------------------
+    def track(self, item: tuple) -> None:
+        """Queue one record (a raw argument tuple or a Record). Never blocks on I/O."""
+        buffer = self._buffer
+        buffer.append(item)
+        if not self._running:
+            self._start()
+        elif len(buffer) >= self.batch_size:
+            if not self._wakeup.is_set():
+                self._wakeup.set()
+            if len(buffer) > 4 * self.memory_limit:
+                # The writer is stuck (a connect timeout): bound memory from here, rarely.
+                self._spill_from_caller()
+
+    def _spill_from_caller(self) -> None:
+        taken = []
+        try:
+            while len(self._buffer) > 2 * self.memory_limit:
+                item = self._buffer.popleft()
+                taken.append(item if type(item) is Record else normalise(item))
+        except IndexError:
+            pass
+        except BadRecord as exc:
+            self._drop(1, exc)
+        self._spill_records(taken)
+
+    def write_now(self, raw: tuple) -> None:
+        """Synchronous mode: write in the caller's thread; on failure fall back to the queue."""
+        try:
+            record = normalise(raw)
+        except BadRecord as exc:
+            self._drop(1, exc)
+            return
+        try:
+            self.written += writer.write_records([record], using=self.using)
+            self.last_flush_at = datetime.now(UTC)
+        except Exception as exc:  # noqa: BLE001 - never fail the caller; the queue retries
+            logger.warning("usage: synchronous write failed (%s); queued instead", type(exc).__name__)
+            self.track(record)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is written; False if ``timeout`` ran out first."""
+        if not self._running and self._drained():
+            return True
+        if not self._running:
+            self._start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while not self._drained():
+                self._wakeup.set()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(min(remaining, 0.2) if remaining is not None else 0.2)
+        return True
+
+    def stats(self) -> dict:
+        return {
+            "written": self.written,
+            "retried": self.retried,
+            "spilled": self.spilled,
+            "dropped": self.dropped,
+            "replayed": self.replayed,
+            "buffered": len(self._buffer) + len(self._pending),
+            "last_flush_at": self.last_flush_at,
+        }
+
+    def _drained(self) -> bool:
+        return not (
+            self._buffer or self._pending or self._claimed or self._busy
+            or (self._spill is not None and self._spill.has_records())
+        )
+
+    # --- the writer thread -----------------------------------------------------------------
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._running:
+                return
+            self._running = True
+            self._stopping = False
+            if not self._atexit_registered:
+                atexit.register(self._at_exit, os.getpid())
+                self._atexit_registered = True
+            self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._replay(orphans=True)
+        except Exception as exc:  # noqa: BLE001 - the database may be down at start
+            logger.warning("usage: spill replay at start failed (%s)", type(exc).__name__)
+            self._close_connections()
+        backoff = 0.0
+        while True:
+            self._wakeup.wait(backoff or self.interval)
+            self._wakeup.clear()
+            backoff = self._drain(backoff)
+            with self._idle:
+                self._idle.notify_all()
+            if self._stopping:
+                return
+
+    def _take(self) -> None:
+        buffer, batch = self._buffer, []
+        while buffer and len(batch) < self.batch_size:
+            item = buffer.popleft()
+            if type(item) is Record:
+                batch.append(item)
+                continue
+            try:
+                batch.append(normalise(item))
+            except BadRecord as exc:
+                self._drop(1, exc)
+        self._pending = batch
+
+    def _drain(self, backoff: float) -> float:
+        """Write until the buffer is empty; returns the backoff before the next attempt."""
+        self._busy = True
+        try:
+            while True:
+                if not self._pending:
+                    self._take()
+                if not self._pending:
+                    if self._claimed or (self._spill is not None and self._spill.has_records()):
+                        self._replay(orphans=False)
+                    return 0.0
+                self.written += self._write(self._pending)
+                self._pending = []
+                self.last_flush_at = datetime.now(UTC)
+                if self._outage_logged:
+                    logger.warning("usage: database reachable again; writing queued records")
+                    self._outage_logged = False
+        except Exception as exc:  # noqa: BLE001 - any failure is retried, never raised
+            self.retried += 1
+            if not self._outage_logged:
+                logger.warning("usage: write failed (%s); will retry", type(exc).__name__)
+                self._outage_logged = True
+            self._close_connections()
+            self._spill_overflow()
+            return min(max(backoff * 2, 0.05), 2.0)
+        finally:
+            self._busy = False
+
+    def _write(self, records: list[Record]) -> int:
+        if connections[self.using].vendor != "postgresql":
+            return writer.write_records(records, using=self.using)
+        rows = writer.rows_for(records, self.using)
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return writer.write_pg_raw(self._conn, rows)
+
+    def _connect(self):
+        import psycopg
+
+        s = connections[self.using].settings_dict
+        params = {
+            "dbname": s["NAME"], "user": s.get("USER"), "password": s.get("PASSWORD"),
+            "host": s.get("HOST"), "port": s.get("PORT"),
+        }
+        django_only = {"isolation_level", "pool", "server_side_binding", "assume_role", "context"}
+        params.update({k: v for k, v in (s.get("OPTIONS") or {}).items() if k not in django_only})
+        params.update(self.connection_overrides)
+        params.setdefault("connect_timeout", 5)
+        # A dead network must fail a write, not hang the writer: 15 s without an ACK aborts.
+        params.setdefault("tcp_user_timeout", 15000)
+        params = {k: v for k, v in params.items() if v not in (None, "")}
+        return psycopg.connect(autocommit=True, **params)
+
+    def _close_connections(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            self._conn = None
+        try:
+            connections[self.using].close()
+        except Exception:  # noqa: BLE001 - already broken
+            pass
+
+    # --- spilling and replay -------------------------------------------------------------
+    def _spill_overflow(self) -> None:
+        """Past the memory limit, move the pending batch and the buffer's excess to disk."""
+        if len(self._buffer) + len(self._pending) <= self.memory_limit:
+            return
+        batch = self._pending
+        self._pending = []
+        while len(self._buffer) > self.memory_limit // 2:
+            self._take()
+            batch.extend(self._pending)
+            self._pending = []
+        self._spill_records(batch)
+
+    def _spill_records(self, records: list[Record]) -> None:
+        if not records:
+            return
+        with self._spill_lock:
+            try:
+                self._spill_file().append(records)
+                self.spilled += len(records)
+            except OSError as exc:
+                # The disk refuses too: keep them in memory rather than lose them.
+                logger.error("usage: cannot spill %d records (%s)", len(records), exc)
+                self._buffer.extendleft(reversed(records))
+
+    def _replay(self, *, orphans: bool) -> None:
+        with self._spill_lock:
+            if self._spill is not None:
+                own = self._spill.hand_over()
+                if own is not None:
+                    self._claimed.append(own)
+        if orphans:
+            for path in spill.orphaned_files(self.spill_dir):
+                claimed = spill.claim(path)
+                if claimed is not None:
+                    self._claimed.append(claimed)
+        while self._claimed:
+            seen, new = spill.replay_file(self._claimed[0], self._write)
+            self._claimed.pop(0)
+            self.replayed += seen
+            self.written += new
+
+    def _drop(self, count: int, reason: Exception) -> None:
+        self.dropped += count
+        logger.error("usage: record dropped: %s", reason)
+
+    # --- exit ------------------------------------------------------------------------------
+    def stop(self, timeout: float) -> None:
+        """Flush for up to ``timeout`` seconds, stop the thread, spill what is left."""
+        self.flush(timeout)
+        self._stopping = True
+        self._wakeup.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=max(timeout, 1.0))
+        leftovers = list(self._pending)
+        self._pending = []
+        while self._buffer:
+            self._take()
+            leftovers.extend(self._pending)
+            self._pending = []
+        self._spill_records(leftovers)
+        self._running = False
+
+    def _at_exit(self, pid: int) -> None:
+        if pid == os.getpid() and self._running:
+            self.stop(self.exit_timeout)

@@ -1,0 +1,148 @@
+"""Writing a batch of usage records, exactly once per record id.
+
+PostgreSQL: COPY straight into ``model_usage_stats`` (the fast path); if any id is
+already there (a retry after an ambiguous failure, a spill replay), the batch goes again
+through a temporary table and ``INSERT ... ON CONFLICT (id) DO NOTHING``. SQLite: a
+multi-row ``INSERT ... ON CONFLICT (id) DO NOTHING``.
+
+Every PostgreSQL write holds a shared advisory lock for its transaction; the summary
+refresh takes the same lock exclusively for an instant to read a ``seq`` horizon below
+which every row is committed (see usage/summary.py).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+from django.db import connections, transaction
+
+from usage import pricing
+from usage.models import ModelUsageStat, ProviderModel
+from usage.records import Record
+
+WRITE_LOCK_KEY = 0x75736167  # "usag": shared by writers, exclusive for the refresh horizon
+
+COLUMNS = (
+    "created_at", "cost_pusd", "id", "tenant_id", "request_id", "prompt_tokens",
+    "completion_tokens", "latency_ms", "model_id", "attempt", "status", "cost_source",
+    "error_type",
+)
+_COLUMN_LIST = ", ".join(COLUMNS)
+_TEMP_TABLE_SQL = (
+    "CREATE TEMP TABLE IF NOT EXISTS usage_incoming ("
+    "created_at timestamptz, cost_pusd bigint, id uuid, tenant_id uuid, request_id uuid, "
+    "prompt_tokens integer, completion_tokens integer, latency_ms integer, model_id integer, "
+    "attempt smallint, status smallint, cost_source smallint, error_type varchar(40))"
+)
+
+_model_ids: dict[tuple[str, str], int] = {}
+_model_ids_lock = threading.Lock()
+
+
+def model_ids(pairs: set[tuple[str, str]], using: str) -> dict[tuple[str, str], int]:
+    """Ids of (provider, model) pairs, created on first sight; cached per process."""
+    missing = pairs - _model_ids.keys()
+    if missing:
+        with _model_ids_lock:
+            manager = ProviderModel.objects.using(using)
+            manager.bulk_create(
+                [ProviderModel(provider=p, name=m) for p, m in sorted(missing)],
+                ignore_conflicts=True,
+            )
+            providers = {p for p, _ in missing}
+            for row in manager.filter(provider__in=providers).values_list("provider", "name", "id"):
+                _model_ids[(row[0], row[1])] = row[2]
+    return _model_ids
+
+
+def forget_model_ids() -> None:
+    """For tests that reset the database under a running process."""
+    _model_ids.clear()
+
+
+def rows_for(records: list[Record], using: str) -> list[tuple]:
+    """Rows in COLUMNS order, with model ids and costs resolved."""
+    ids = model_ids({(r.provider, r.model) for r in records}, using)
+    rows = []
+    for r in records:
+        cost, source = pricing.cost_pico(
+            provider=r.provider,
+            model=r.model,
+            prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens,
+            at=r.created_at,
+            provider_cost=r.provider_cost,
+            using=using,
+        )
+        rows.append((
+            r.created_at, cost, r.id, r.tenant_id, r.request_id, r.prompt_tokens,
+            r.completion_tokens, r.latency_ms, ids[(r.provider, r.model)], r.attempt, r.status,
+            int(source), r.error_type,
+        ))
+    return rows
+
+
+def _pg_copy(cursor, table: str, rows: list[tuple]) -> None:
+    with cursor.copy(f"COPY {table} ({_COLUMN_LIST}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _pg_write(cursor, rows: list[tuple], savepoint) -> int:
+    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK_KEY,))
+    try:
+        with savepoint():
+            _pg_copy(cursor, "model_usage_stats", rows)
+        return len(rows)
+    except psycopg.errors.UniqueViolation:
+        pass
+    cursor.execute(_TEMP_TABLE_SQL)
+    cursor.execute("DELETE FROM usage_incoming")
+    _pg_copy(cursor, "usage_incoming", rows)
+    cursor.execute(
+        f"INSERT INTO model_usage_stats ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "
+        "FROM usage_incoming ON CONFLICT (id) DO NOTHING"
+    )
+    written = cursor.rowcount
+    cursor.execute("DELETE FROM usage_incoming")
+    return written
+
+
+def write_pg_raw(conn: psycopg.Connection, rows: list[tuple]) -> int:
+    """Write on a psycopg connection the tracker owns (autocommit, used by one thread)."""
+    with conn.transaction(), conn.cursor() as cursor:
+        return _pg_write(cursor, rows, conn.transaction)
+
+
+def write_django(rows: list[tuple], using: str) -> int:
+    """Write on Django's connection for this thread (synchronous mode, replays, commands)."""
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            return _pg_write(cursor.cursor, rows, lambda: transaction.atomic(using=using))
+        fields = [ModelUsageStat._meta.get_field(column) for column in COLUMNS]
+        prepared = [
+            [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
+            for row in rows
+        ]
+        placeholders = ", ".join(["%s"] * len(COLUMNS))
+        written = 0
+        # SQLite caps the variables of one statement; 999 / 13 columns = 76 rows per INSERT.
+        for start in range(0, len(prepared), 76):
+            chunk = prepared[start : start + 76]
+            cursor.execute(
+                f"INSERT INTO model_usage_stats ({_COLUMN_LIST}) VALUES "
+                + ", ".join([f"({placeholders})"] * len(chunk))
+                + " ON CONFLICT (id) DO NOTHING",
+                [v for row in chunk for v in row],
+            )
+            written += cursor.rowcount
+        return written
+
+
+def write_records(records: list[Record], *, using: str = "default") -> int:
+    """Write records through Django's connection; returns how many were new."""
+    if not records:
+        return 0
+    return write_django(rows_for(records, using), using)
