@@ -128,6 +128,8 @@ class InferenceConfigForm(forms.Form):
         except inference_config.InferenceConfigError as exc:
             for path, message in exc.errors.items():
                 field = _field_for_config_path(path)
+                if path == "provider_models":  # the preferred provider has no model
+                    field = f"model_{cleaned['preferred_provider']}"
                 if path.startswith("failover_order."):
                     message = f"entry {int(path.split('.')[1]) + 1}: {message}"
                 self.add_error(field, message if field else f"{path}: {message}")

@@ -150,6 +150,13 @@ def tenant_token_status(*, tenant: Tenant) -> dict[str, dict[str, Any]]:
     return result
 
 
+def _stored_config_equals(tenant: Tenant, config: inference_config.InferenceConfig) -> bool:
+    try:
+        return inference_config.parse(tenant.inference_config) == config
+    except inference_config.InferenceConfigError:
+        return False
+
+
 def tenant_update_inference_config(
     *, tenant: Tenant, patch: Any, replace: bool = False
 ) -> inference_config.InferenceConfig:
@@ -161,7 +168,7 @@ def tenant_update_inference_config(
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
         document = patch if replace else inference_config.merge(locked.config.to_json(), patch)
         parsed = inference_config.parse(document)
-        if parsed.to_json() != locked.inference_config:
+        if not _stored_config_equals(locked, parsed):
             locked.inference_config = parsed.to_json()
             locked.save(update_fields=["inference_config", "updated_at"])
     tenant.inference_config = locked.inference_config
