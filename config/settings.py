@@ -137,6 +137,20 @@ LLM7_BASE_URL = env.str("LLM7_BASE_URL", default="https://api.llm7.io/v1")
 # Extra OpenAI-compatible providers, as JSON: [{"name": "vllm", "label": "Local vLLM",
 # "base_url": "http://10.0.0.5:8000/v1", "key_pattern": "^.{8,}$"}]
 LLM_EXTRA_PROVIDERS = env.json("LLM_EXTRA_PROVIDERS", default=[])
+# Outbound HTTP to providers (llm_routing.http_client), in seconds; the total bounds a
+# whole request however slowly the body trickles in.
+LLM_HTTP_CONNECT_TIMEOUT = env.float("LLM_HTTP_CONNECT_TIMEOUT", default=5.0)
+LLM_HTTP_READ_TIMEOUT = env.float("LLM_HTTP_READ_TIMEOUT", default=60.0)
+LLM_HTTP_WRITE_TIMEOUT = env.float("LLM_HTTP_WRITE_TIMEOUT", default=10.0)
+LLM_HTTP_POOL_TIMEOUT = env.float("LLM_HTTP_POOL_TIMEOUT", default=5.0)
+LLM_HTTP_TOTAL_TIMEOUT = env.float("LLM_HTTP_TOTAL_TIMEOUT", default=90.0)
+LLM_HTTP_MAX_RESPONSE_BYTES = env.int("LLM_HTTP_MAX_RESPONSE_BYTES", default=8 * 1024 * 1024)
+# Routing: how stale a process's cached tenant config may be, the rest after a 429 that
+# names no reset, how long live model lists are cached, and the key-test rate per user.
+LLM_ROUTING_VIEW_TTL = env.float("LLM_ROUTING_VIEW_TTL", default=2.0)
+LLM_DEFAULT_COOLDOWN_SECONDS = env.int("LLM_DEFAULT_COOLDOWN_SECONDS", default=30)
+LLM_MODELS_CACHE_SECONDS = env.int("LLM_MODELS_CACHE_SECONDS", default=600)
+LLM_KEY_TEST_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_RATE_PER_MINUTE", default=10)
 
 # --- JSON API -----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)

@@ -4,12 +4,24 @@ The names resolve lazily so that ``llm_routing.providers`` (imported by ``tenant
 load without pulling the router, and with it the tenant models, into app loading.
 """
 
-__all__ = ["complete", "acomplete", "RoutingError", "RoutingResult", "Attempt"]
+_EXPORTS = {
+    "complete": "llm_routing.router",
+    "acomplete": "llm_routing.router",
+    "RoutingError": "llm_routing.router",
+    "RoutingResult": "llm_routing.router",
+    "Attempt": "llm_routing.router",
+    "KeyTestResult": "llm_routing.keycheck",
+    "test_key": "llm_routing.keycheck",
+    "test_stored_key": "llm_routing.keycheck",
+    "available_models": "llm_routing.model_lists",
+    "provider_status": "llm_routing.status",
+}
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        from llm_routing import router
+    if name in _EXPORTS:
+        import importlib
 
-        return getattr(router, name)
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'llm_routing' has no attribute {name!r}")

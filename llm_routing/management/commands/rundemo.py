@@ -1,16 +1,78 @@
-"""The README's first command ends here: seed the demo data, then serve the admin."""
+"""The README's first command ends here: seed the demo, start the stub provider, point the
+providers at it, route some real requests so the ledger has rows, then serve the admin.
 
+The provider base URLs are overridden in this process only (``settings.*_BASE_URL``),
+before anything is served; nothing is written to .env, so other commands keep the
+configured URLs. The demo tenant's keys are the stub's good keys, stored through the
+tenant services like any key.
+"""
+
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+import usage
+from llm_routing import router
+from llm_routing.stub.server import PROVIDERS, StubProvider
+from tenants import services
+from tenants.models import Tenant
+
+PROMPTS = [
+    "Summarise our refund policy in one sentence.",
+    "Translate 'good morning' into French.",
+    "Give three names for a hiking club.",
+    "What is the capital of Australia?",
+    "Write a haiku about databases.",
+    "Explain rate limits to a new engineer.",
+]
+
 
 class Command(BaseCommand):
-    help = "Seed the demo tenant and admin login, then run the development server."
+    help = "Seed the demo tenant, start the stub provider, route demo requests, serve."
 
     def add_arguments(self, parser):
         parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--stub-port", type=int, default=0, help="0: any free port")
+        parser.add_argument("--no-serve", action="store_true", help="stop before serving")
 
-    def handle(self, *args, addrport, **options):
+    def _route_demo_requests(self, stub: StubProvider, tenant: Tenant) -> tuple[int, int]:
+        # A 429 and a 503 among them, so the ledger shows failover as well as successes.
+        stub.enqueue("groq", 429, {"retry-after": "2"}, {"error": {"message": "rate limited"}})
+        stub.enqueue("openrouter", 503, {}, {"error": {"message": "no provider available"}})
+        answered = failed = 0
+        for round_number in range(3):
+            for prompt in PROMPTS:
+                provider = "llm7" if round_number == 2 and prompt == PROMPTS[0] else None
+                try:
+                    router.complete(
+                        tenant=tenant,
+                        messages=[{"role": "user", "content": prompt}],
+                        max_tokens=128,
+                        provider=provider,
+                    )
+                    answered += 1
+                except router.RoutingError:
+                    failed += 1
+        usage.flush(timeout=30)
+        return answered, failed
+
+    def handle(self, *args, addrport, stub_port, no_serve, **options):
         call_command("seed_demo", stdout=self.stdout)
+        stub = StubProvider(port=stub_port).start()
+        for provider in PROVIDERS:
+            setattr(settings, f"{provider.upper()}_BASE_URL", stub.base_url(provider))
+        tenant = Tenant.objects.get(slug="demo")
+        services.tenant_set_tokens(tenant=tenant, tokens={p: stub.good_key(p) for p in PROVIDERS})
+        services.tenant_update_inference_config(
+            tenant=tenant, patch={"failover_order": ["openrouter", "llm7"]}
+        )
+        answered, failed = self._route_demo_requests(stub, tenant)
+        self.stdout.write(
+            f"stub provider on {stub.url}; demo tenant routed {answered} requests "
+            f"({failed} failed) through it"
+        )
+        if no_serve:
+            stub.stop()
+            return
         self.stdout.write(f"admin: http://{addrport}/admin/")
         call_command("runserver", addrport, use_reloader=False)

@@ -1,0 +1,213 @@
+"""The one place that talks HTTP to providers (and the only module that imports httpx).
+
+One pooled ``httpx.Client`` per process and one ``httpx.AsyncClient`` per event loop, with
+explicit connect/read/write/pool timeouts, a total deadline per request, a cap on the
+response size, no redirects, no retries in the transport (the router is the only retry
+loop) and no proxy or .netrc settings picked up from the environment.
+
+A provider key travels only in the Authorization header. httpx exceptions keep a
+reference to the request (and so to its headers); they never leave this module: callers
+get a ``TransportFailure`` whose message has been scrubbed of the key, raised ``from
+None`` so that no traceback chain leads back to the original exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+USER_AGENT = "llm-tenants-router/1"
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A provider's answer, fully read. Header names are lower-case."""
+
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+
+
+class TransportFailure(Exception):
+    """The request got no HTTP answer. ``kind``: timeout, connect_error, transport_error,
+    response_too_large. The message never contains key material."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """``text`` without any of ``secrets`` and without anything after 'Bearer '."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _BEARER.sub(r"\1[redacted]", text)
+
+
+def _setting(name: str, default: float) -> float:
+    return getattr(settings, name, default)
+
+
+def _client_options() -> dict[str, Any]:
+    return {
+        "timeout": httpx.Timeout(
+            connect=_setting("LLM_HTTP_CONNECT_TIMEOUT", 5.0),
+            read=_setting("LLM_HTTP_READ_TIMEOUT", 60.0),
+            write=_setting("LLM_HTTP_WRITE_TIMEOUT", 10.0),
+            pool=_setting("LLM_HTTP_POOL_TIMEOUT", 5.0),
+        ),
+        "limits": httpx.Limits(
+            max_connections=int(_setting("LLM_HTTP_MAX_CONNECTIONS", 100)),
+            max_keepalive_connections=int(_setting("LLM_HTTP_MAX_KEEPALIVE", 20)),
+            keepalive_expiry=30.0,
+        ),
+        "follow_redirects": False,
+        "trust_env": False,
+        "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
+    }
+
+
+_lock = threading.Lock()
+_sync_client: httpx.Client | None = None
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def client() -> httpx.Client:
+    global _sync_client
+    if _sync_client is None:
+        with _lock:
+            if _sync_client is None:
+                _sync_client = httpx.Client(
+                    transport=httpx.HTTPTransport(retries=0), **_client_options()
+                )
+    return _sync_client
+
+
+def async_client() -> httpx.AsyncClient:
+    """The AsyncClient of the running event loop (an AsyncClient cannot cross loops)."""
+    loop = asyncio.get_running_loop()
+    found = _async_clients.get(loop)
+    if found is None:
+        found = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(retries=0), **_client_options()
+        )
+        _async_clients[loop] = found
+    return found
+
+
+def reset_clients() -> None:
+    """Drop the pooled clients (settings changed, or a forked child must not share sockets)."""
+    global _sync_client
+    with _lock:
+        old, _sync_client = _sync_client, None
+    if old is not None:
+        old.close()
+    _async_clients.clear()
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs) -> None:
+    if setting.startswith("LLM_HTTP_"):
+        reset_clients()
+
+
+def _prepare(api_key: str | None, body: Any, headers: dict[str, str] | None):
+    out = dict(headers or {})
+    if api_key:
+        out["Authorization"] = f"Bearer {api_key}"
+    content = None
+    if body is not None:
+        content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        out["Content-Type"] = "application/json"
+    return out, content
+
+
+def _failure(exc: Exception, api_key: str | None) -> TransportFailure:
+    if isinstance(exc, httpx.TimeoutException):
+        kind, what = "timeout", f"timed out ({type(exc).__name__})"
+    elif isinstance(exc, httpx.ConnectError):
+        kind, what = "connect_error", "could not connect"
+    else:
+        kind, what = "transport_error", f"transport error ({type(exc).__name__})"
+    detail = scrub(str(exc), api_key)[:200]
+    return TransportFailure(kind, f"{what}: {detail}" if detail else what)
+
+
+def _too_large(limit: int) -> TransportFailure:
+    return TransportFailure("response_too_large", f"the response is larger than {limit} bytes")
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    api_key: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> HttpReply:
+    """One HTTP exchange. Raises TransportFailure when there is no complete answer."""
+    out_headers, content = _prepare(api_key, body, headers)
+    limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
+    deadline = time.perf_counter() + _setting("LLM_HTTP_TOTAL_TIMEOUT", 90.0)
+    try:
+        with client().stream(method, url, content=content, headers=out_headers) as response:
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                if time.perf_counter() > deadline:
+                    raise TransportFailure("timeout", "the total request deadline passed")
+                chunks.append(chunk)
+            return HttpReply(response.status_code, dict(response.headers.items()), b"".join(chunks))
+    except httpx.HTTPError as exc:
+        raise _failure(exc, api_key) from None
+    except httpx.InvalidURL:
+        raise TransportFailure("transport_error", "the provider base URL is invalid") from None
+
+
+async def arequest(
+    method: str,
+    url: str,
+    *,
+    api_key: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> HttpReply:
+    """The async twin of ``request``."""
+    out_headers, content = _prepare(api_key, body, headers)
+    limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
+    try:
+        async with asyncio.timeout(_setting("LLM_HTTP_TOTAL_TIMEOUT", 90.0)):
+            async with async_client().stream(
+                method, url, content=content, headers=out_headers
+            ) as response:
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(limit)
+                    chunks.append(chunk)
+                return HttpReply(
+                    response.status_code, dict(response.headers.items()), b"".join(chunks)
+                )
+    except TimeoutError:
+        raise TransportFailure("timeout", "the total request deadline passed") from None
+    except httpx.HTTPError as exc:
+        raise _failure(exc, api_key) from None
+    except httpx.InvalidURL:
+        raise TransportFailure("transport_error", "the provider base URL is invalid") from None

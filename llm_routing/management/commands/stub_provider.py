@@ -1,0 +1,26 @@
+"""Run the loopback stub provider in the foreground (Ctrl-C stops it)."""
+
+from django.core.management.base import BaseCommand
+
+from llm_routing.stub.server import PROVIDERS, StubProvider
+
+
+class Command(BaseCommand):
+    help = "Serve the offline stub provider on 127.0.0.1 (base URLs /<provider>/v1)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8009)
+        parser.add_argument("--seed", default="demo", help="the good keys derive from this")
+
+    def handle(self, *args, port, seed, **options):
+        stub = StubProvider(port=port, seed=seed)
+        for provider in PROVIDERS:
+            env = f"{provider.upper()}_BASE_URL={stub.base_url(provider)}"
+            self.stdout.write(f"{env}   good key: {stub.good_key(provider)}")
+        self.stdout.write(f"stub provider listening on {stub.url} (control: {stub.url}/_stub/)")
+        try:
+            stub.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stub.stop()

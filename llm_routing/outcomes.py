@@ -1,0 +1,160 @@
+"""Every provider answer is classified here, once, into a ``Completion`` or a
+``ProviderError`` whose ``retryable`` flag drives failover.
+
+Outcome names are the usage ledger's status values: success, rate_limited, timeout, error
+(other transient), auth_error (401/403) and invalid_request (other 4xx: the request itself
+is wrong, so no other provider would take it either).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from llm_routing.http_client import HttpReply, TransportFailure, scrub
+
+SUCCESS = "success"
+RATE_LIMITED = "rate_limited"
+TIMEOUT = "timeout"
+ERROR = "error"
+AUTH_ERROR = "auth_error"
+INVALID_REQUEST = "invalid_request"
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    provider_cost: Decimal | None
+
+
+class ProviderError(Exception):
+    """One failed attempt, typed. ``reason`` is for people and never contains key material."""
+
+    def __init__(
+        self,
+        *,
+        outcome: str,
+        error_type: str,
+        reason: str,
+        retryable: bool,
+        status_code: int | None = None,
+    ):
+        super().__init__(reason)
+        self.outcome = outcome
+        self.error_type = error_type
+        self.reason = reason
+        self.retryable = retryable
+        self.status_code = status_code
+
+
+def _count(value: Any) -> int:
+    return value if type(value) is int and 0 <= value < 10**9 else 0
+
+
+def _cost(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        cost = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return cost if cost.is_finite() and 0 <= cost < 10**6 else None
+
+
+def _error_message(data: Any, secret: str | None) -> str:
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str):
+        return ""
+    return scrub(" ".join(message.split()), secret)[:200]
+
+
+def _decode(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+
+
+def classify_failure(failure: TransportFailure) -> ProviderError:
+    outcome = TIMEOUT if failure.kind == "timeout" else ERROR
+    return ProviderError(
+        outcome=outcome, error_type=failure.kind, reason=failure.message, retryable=True
+    )
+
+
+def _http_error(reply: HttpReply, secret: str | None) -> ProviderError:
+    status = reply.status_code
+    said = _error_message(_decode(reply.content), secret)
+    suffix = f": {said}" if said else ""
+    if status == 429:
+        outcome, retryable, what = RATE_LIMITED, True, "rate limited"
+    elif status in (401, 403):
+        outcome, retryable, what = AUTH_ERROR, True, "the provider refused the key"
+    elif status == 402:
+        # OpenRouter's "no credit": the account, not the request, is the problem.
+        outcome, retryable, what = ERROR, True, "no credit left on the account"
+    elif 400 <= status < 500:
+        outcome, retryable, what = INVALID_REQUEST, False, "the provider rejected the request"
+    else:
+        outcome, retryable, what = ERROR, True, "provider error"
+    return ProviderError(
+        outcome=outcome,
+        error_type=f"http_{status}",
+        reason=f"HTTP {status}, {what}{suffix}",
+        retryable=retryable,
+        status_code=status,
+    )
+
+
+def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None) -> Completion:
+    """The completion in a provider's answer, or ProviderError saying what went wrong."""
+    if not 200 <= reply.status_code < 300:
+        raise _http_error(reply, secret)
+    data = _decode(reply.content)
+    if not isinstance(data, dict):
+        raise ProviderError(
+            outcome=ERROR,
+            error_type="malformed_body",
+            reason=f"HTTP {reply.status_code} with a body that is not a JSON object",
+            retryable=True,
+            status_code=reply.status_code,
+        )
+    if data.get("error"):
+        said = _error_message(data, secret) or "no message"
+        raise ProviderError(
+            outcome=ERROR,
+            error_type="error_in_200",
+            reason=f"HTTP {reply.status_code} carrying an error: {said}",
+            retryable=True,
+            status_code=reply.status_code,
+        )
+    choices = data.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(message, dict) or not isinstance(content, str | None):
+        raise ProviderError(
+            outcome=ERROR,
+            error_type="malformed_body",
+            reason=f"HTTP {reply.status_code} without choices[0].message",
+            retryable=True,
+            status_code=reply.status_code,
+        )
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    model = data.get("model")
+    return Completion(
+        content=content or "",
+        model=model if isinstance(model, str) and 0 < len(model) <= 200 else requested_model,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
+        provider_cost=_cost(usage.get("cost")),
+    )

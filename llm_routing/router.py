@@ -1,0 +1,398 @@
+"""``complete`` / ``acomplete``: send a chat request for a tenant, failing over between its
+providers, and record every attempt in the usage ledger.
+
+The routing logic is written once, as a generator (``_route``) that yields each HTTP call
+it wants made and receives the reply; ``complete`` drives it with the sync client and
+``acomplete`` with the async one (running the generator's database steps through
+``sync_to_async``). Nothing here reads a status code to decide on failover: the typed
+``ProviderError.retryable`` flag does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Generator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+import usage
+from llm_routing import clock, http_client, outcomes, providers, ratelimits, state
+from llm_routing.routing_view import RoutingView, routing_view
+from tenants import services
+from tenants.crypto import TokenDecryptionError
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+AUTH_COOLDOWN_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Attempt:
+    provider: str
+    model: str
+    outcome: str
+    reason: str
+    status_code: int | None
+    latency_ms: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A candidate routing passed by without calling it, and why."""
+
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True)
+class RoutingResult:
+    content: str
+    provider: str
+    model: str
+    usage: TokenUsage
+    cost: Decimal | None
+    cost_source: str
+    latency_ms: int
+    request_id: uuid.UUID
+    attempts: tuple[Attempt, ...]
+    skipped: tuple[Skipped, ...] = ()
+
+
+class RoutingError(Exception):
+    """No provider answered: every candidate failed or was skipped, or none is configured.
+
+    ``reason`` is for people; ``attempts`` and ``skipped`` say what happened to each
+    provider. Never contains key material.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        attempts: tuple[Attempt, ...] = (),
+        skipped: tuple[Skipped, ...] = (),
+        request_id: uuid.UUID | None = None,
+    ):
+        super().__init__(reason)
+        self.reason = reason
+        self.attempts = tuple(attempts)
+        self.skipped = tuple(skipped)
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class _Call:
+    url: str
+    api_key: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    provider: providers.Provider
+    model: str
+
+
+def _check_arguments(messages: Any, params: dict[str, Any]) -> None:
+    if not isinstance(messages, list | tuple) or not messages:
+        raise ValueError("messages must be a non-empty list of {'role', 'content'} objects")
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+        raise ValueError("every message must be an object with a 'role'")
+    if params.get("stream"):
+        raise ValueError("streaming is not supported by llm_routing.complete")
+    if "messages" in params:
+        raise ValueError("pass messages as the messages argument")
+
+
+def _candidates(
+    view: RoutingView, provider: str | None, model: str | None, skipped: list[Skipped]
+) -> list[_Candidate]:
+    config = view.config
+    if provider is not None and not providers.is_known(provider):
+        raise RoutingError(
+            f"Unknown provider {provider!r}; known: {', '.join(providers.provider_names())}."
+        )
+    first = provider or config.preferred_provider
+    order = list(dict.fromkeys([first, *config.candidate_order()]))
+    if not config.auto_failover:
+        order = order[:1]
+    chosen = []
+    for name in order:
+        if name not in view.configured:
+            if name == first:
+                skipped.append(Skipped(name, "no key stored"))
+            continue
+        spec = providers.get_provider(name)
+        use = model if (model and name == first) else None
+        chosen.append(_Candidate(spec, use or config.model_for(name) or spec.default_model))
+    return chosen
+
+
+def _allowance(view: RoutingView, provider: str) -> state.Allowance:
+    quota = view.config.daily_quota(provider)
+    return state.Allowance(quota.requests, quota.tokens, view.config.quota_threshold)
+
+
+def _cooldown_for(
+    error: outcomes.ProviderError, report: ratelimits.RateLimitReport, now: dt.datetime
+) -> ratelimits.Cooldown | None:
+    if error.outcome == outcomes.RATE_LIMITED:
+        default = float(getattr(settings, "LLM_DEFAULT_COOLDOWN_SECONDS", 30))
+        return ratelimits.cooldown_after_429(report, now, default)
+    if error.outcome == outcomes.AUTH_ERROR:
+        return ratelimits.Cooldown(
+            now + dt.timedelta(seconds=AUTH_COOLDOWN_SECONDS), "minute", "key refused"
+        )
+    if report.retry_after_at is not None:  # e.g. OpenRouter's 503 with Retry-After
+        return ratelimits.Cooldown(report.retry_after_at, "minute", "provider asked to wait")
+    return None
+
+
+def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decimal | None, str]:
+    if completion.provider_cost is not None:
+        return completion.provider_cost, "provider"
+    return usage.cost_for(
+        provider=candidate.provider.name,
+        model=candidate.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        at=clock.now(),
+    )
+
+
+def _failure_reason(attempts: list[Attempt], skipped: list[Skipped], stopped: str) -> str:
+    parts = [f"{a.provider} ({a.model}): {a.reason}" for a in attempts]
+    parts += [f"{s.provider}: skipped, {s.reason}" for s in skipped]
+    return f"{stopped} " + "; ".join(parts) + "."
+
+
+def _route(
+    tenant: Any,
+    messages: list[dict[str, Any]],
+    provider: str | None,
+    model: str | None,
+    params: dict[str, Any],
+) -> Generator[_Call, http_client.HttpReply | http_client.TransportFailure, RoutingResult]:
+    request_id = uuid.uuid4()
+    started = time.perf_counter()
+    try:
+        view = routing_view(tenant)
+    except Tenant.DoesNotExist:
+        raise RoutingError(f"No tenant with id or slug {str(tenant)[:100]!r}.") from None
+    if not view.tenant.is_active:
+        raise RoutingError(f"Tenant {view.tenant.slug!r} is inactive.", request_id=request_id)
+    if not view.configured:
+        raise RoutingError(
+            f"No provider is configured for tenant {view.tenant.slug!r}: "
+            "store a key for at least one provider.",
+            request_id=request_id,
+        )
+    attempts: list[Attempt] = []
+    skipped: list[Skipped] = []
+    stopped = "Every provider failed:"
+    for candidate in _candidates(view, provider, model, skipped):
+        name = candidate.provider.name
+        try:
+            api_key = view.key_for(name)
+        except TokenDecryptionError:
+            skipped.append(Skipped(name, "the stored key cannot be decrypted"))
+            continue
+        if not api_key:
+            continue
+        if reason := state.reserve(
+            tenant_id=view.tenant.pk, provider=name, allowance=_allowance(view, name)
+        ):
+            skipped.append(Skipped(name, reason))
+            continue
+        body = {**params, "model": candidate.model, "messages": messages}
+        sent = time.perf_counter()
+        url = candidate.provider.base_url + candidate.provider.chat_path
+        reply = yield _Call(url, api_key, body)
+        latency_ms = int((time.perf_counter() - sent) * 1000)
+        completion, error, report = None, None, ratelimits.RateLimitReport()
+        if isinstance(reply, http_client.TransportFailure):
+            error = outcomes.classify_failure(reply)
+        else:
+            report = ratelimits.parse_headers(reply.headers)
+            try:
+                completion = outcomes.classify_reply(
+                    reply, requested_model=candidate.model, secret=api_key
+                )
+            except outcomes.ProviderError as exc:
+                error = exc
+        number = len(attempts) + 1
+        if completion is not None:
+            cost, cost_source = _cost(candidate, completion)
+            state.record(
+                tenant_id=view.tenant.pk,
+                provider=name,
+                tokens=completion.total_tokens,
+                report=report,
+            )
+            usage.track(
+                tenant_id=view.tenant.pk,
+                provider=name,
+                model=candidate.model,
+                status=outcomes.SUCCESS,
+                request_id=request_id,
+                attempt=number,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                latency_ms=latency_ms,
+                provider_cost=completion.provider_cost,
+            )
+            attempts.append(
+                Attempt(name, candidate.model, outcomes.SUCCESS, "ok", 200, latency_ms)
+            )
+            return RoutingResult(
+                content=completion.content,
+                provider=name,
+                model=completion.model,
+                usage=TokenUsage(
+                    completion.prompt_tokens, completion.completion_tokens, completion.total_tokens
+                ),
+                cost=cost,
+                cost_source=cost_source,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                request_id=request_id,
+                attempts=tuple(attempts),
+                skipped=tuple(skipped),
+            )
+        assert error is not None
+        cooldown = _cooldown_for(error, report, clock.now())
+        state.record(
+            tenant_id=view.tenant.pk,
+            provider=name,
+            report=report,
+            cooldown=cooldown,
+            rate_limited=error.outcome == outcomes.RATE_LIMITED,
+        )
+        if error.outcome == outcomes.AUTH_ERROR:
+            services.tenant_mark_token_failing(
+                tenant=view.tenant, provider=name, reason=error.reason
+            )
+        usage.track(
+            tenant_id=view.tenant.pk,
+            provider=name,
+            model=candidate.model,
+            status=error.outcome,
+            request_id=request_id,
+            attempt=number,
+            latency_ms=latency_ms,
+            error_type=error.error_type,
+        )
+        reason = error.reason
+        if cooldown is not None:
+            reason += f"; resting until {cooldown.until.isoformat(timespec='seconds')}"
+        attempts.append(
+            Attempt(name, candidate.model, error.outcome, reason, error.status_code, latency_ms)
+        )
+        logger.info(
+            "routing tenant=%s provider=%s attempt=%s outcome=%s: %s",
+            view.tenant.pk, name, number, error.outcome, reason,
+        )
+        if not error.retryable:
+            stopped = "The provider rejected the request, so no other provider was tried:"
+            break
+        if not view.config.auto_failover:
+            stopped = "Automatic failover is off:"
+            break
+    raise RoutingError(
+        _failure_reason(attempts, skipped, stopped),
+        attempts=tuple(attempts),
+        skipped=tuple(skipped),
+        request_id=request_id,
+    )
+
+
+@dataclass(frozen=True)
+class _Done:
+    result: RoutingResult
+
+
+def _advance(route: Generator, value: Any) -> _Call | _Done:
+    # StopIteration must not cross sync_to_async (it cannot be raised into a Future).
+    try:
+        return route.send(value)
+    except StopIteration as stop:
+        return _Done(stop.value)
+
+
+def _params(max_tokens, temperature, openai_params) -> dict[str, Any]:
+    params = dict(openai_params)
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    if temperature is not None:
+        params["temperature"] = temperature
+    return params
+
+
+def complete(
+    *,
+    tenant: Any,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    **openai_params: Any,
+) -> RoutingResult:
+    """Send a chat completion for ``tenant`` (a Tenant, its id or its slug).
+
+    ``provider``/``model`` override the tenant's choice for this call (the model applies
+    to that provider only); other OpenAI parameters pass through. Raises RoutingError
+    when no provider answers, ValueError for malformed arguments.
+    """
+    params = _params(max_tokens, temperature, openai_params)
+    _check_arguments(messages, params)
+    route = _route(tenant, messages, provider, model, params)
+    step = _advance(route, None)
+    while isinstance(step, _Call):
+        try:
+            reply = http_client.request("POST", step.url, api_key=step.api_key, body=step.body)
+        except http_client.TransportFailure as failure:
+            reply = failure
+        step = _advance(route, reply)
+    return step.result
+
+
+async def acomplete(
+    *,
+    tenant: Any,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    **openai_params: Any,
+) -> RoutingResult:
+    """The async twin of ``complete``: the HTTP calls do not block the event loop."""
+    params = _params(max_tokens, temperature, openai_params)
+    _check_arguments(messages, params)
+    route = _route(tenant, messages, provider, model, params)
+    advance = sync_to_async(_advance, thread_sensitive=True)
+    step = await advance(route, None)
+    while isinstance(step, _Call):
+        try:
+            reply = await http_client.arequest(
+                "POST", step.url, api_key=step.api_key, body=step.body
+            )
+        except http_client.TransportFailure as failure:
+            reply = failure
+        step = await advance(route, reply)
+    return step.result

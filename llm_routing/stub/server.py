@@ -1,0 +1,274 @@
+"""A loopback OpenAI-compatible server that acts like Groq, OpenRouter and LLM7.
+
+Base URL per provider: ``http://127.0.0.1:<port>/<provider>/v1`` with ``/models``,
+``/chat/completions`` and (OpenRouter) ``/key``. Each provider accepts its deterministic
+good key (``good_key(provider)``, derived at run time, never a committed literal) plus any
+key added with ``accept_key``; anything else is a 401.
+
+Tests script it through the ``StubProvider`` object (``configure``, ``enqueue``, ``reset``)
+and operators through control endpoints: ``POST /_stub/reset``,
+``POST /_stub/<provider>/configure`` (a JSON object of ``Behaviour`` fields),
+``POST /_stub/<provider>/enqueue`` ({"status", "headers", "body"}), ``GET /_stub/stats``.
+It binds to 127.0.0.1 only and never makes a network call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PROVIDERS = ("groq", "openrouter", "llm7")
+
+
+@dataclass
+class Behaviour:
+    """How one stubbed provider answers chat completions (all fields scriptable)."""
+
+    status: int | None = None  # answer every chat request with this HTTP status
+    rate_limit_after: int | None = None  # 429 once this many requests were answered
+    retry_after: str | None = "7"  # Retry-After sent with a 429
+    daily_cap: int | None = None  # requests per day; beyond it a 429 until the reset
+    daily_limit_header: int = 14_400  # what Groq's x-ratelimit-limit-requests reports
+    daily_reset: str = "2m59.56s"  # Groq's x-ratelimit-reset-requests
+    delay: float = 0.0  # seconds to wait before answering
+    error_in_200: bool = False  # HTTP 200 whose body is an error object
+    malformed: bool = False  # HTTP 200 whose body is not JSON
+    content: str = "Hello from the stub provider."
+    down: bool = False  # close the connection without answering
+
+
+@dataclass
+class _Canned:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class _ProviderState:
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    queue: deque = field(default_factory=deque)
+    served: int = 0  # chat requests answered 200 since the last reset
+    used_today: int = 0  # chat requests counted against the daily cap
+    requests: list = field(default_factory=list)  # (path, model, key_ok)
+    extra_keys: set = field(default_factory=set)
+
+
+def derive_good_key(provider: str, seed: str = "demo") -> str:
+    digest = hashlib.sha256(f"llm-stub:{seed}:{provider}".encode()).hexdigest()
+    if provider == "groq":
+        return "gsk_" + (digest + digest)[:52]
+    if provider == "openrouter":
+        return "sk-or-v1-" + digest
+    return f"{provider}-stub-{digest[:32]}"
+
+
+def _next_utc_midnight_ms() -> int:
+    today = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    return int(dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that gave up (a timeout test) is expected, not worth a traceback.
+        pass
+
+
+class StubProvider:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: str = "demo"):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the stub provider only listens on loopback")
+        self.seed = seed
+        self._lock = threading.Lock()
+        self._providers: dict[str, _ProviderState] = {}
+        self._server = _QuietServer((host, port), _handler_for(self))
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def base_url(self, provider: str) -> str:
+        return f"{self.url}/{provider}/v1"
+
+    def start(self) -> StubProvider:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="stub-provider", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- scripting -------------------------------------------------------------------------
+    def good_key(self, provider: str) -> str:
+        return derive_good_key(provider, self.seed)
+
+    def accept_key(self, provider: str, key: str) -> None:
+        self._state(provider).extra_keys.add(key)
+
+    def configure(self, provider: str, **changes: Any) -> Behaviour:
+        with self._lock:
+            state = self._state(provider)
+            state.behaviour = dataclasses.replace(state.behaviour, **changes)
+            return state.behaviour
+
+    def enqueue(self, provider: str, status: int, headers: dict | None = None, body: Any = None):
+        """Answer the next chat request with exactly this (then go back to the behaviour)."""
+        with self._lock:
+            self._state(provider).queue.append(_Canned(status, dict(headers or {}), body))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._providers.clear()
+
+    def chat_requests(self, provider: str) -> int:
+        return sum(1 for r in self._state(provider).requests if r[0].endswith("/chat/completions"))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            name: {"requests": len(s.requests), "served": s.served, "used_today": s.used_today}
+            for name, s in self._providers.items()
+        }
+
+    def _state(self, provider: str) -> _ProviderState:
+        found = self._providers.get(provider)
+        if found is None:
+            found = self._providers.setdefault(provider, _ProviderState())
+        return found
+
+    # --- answering -------------------------------------------------------------------------
+    def key_ok(self, provider: str, authorization: str | None) -> bool:
+        if not authorization or not authorization.startswith("Bearer "):
+            return False
+        key = authorization[len("Bearer ") :]
+        return key == self.good_key(provider) or key in self._state(provider).extra_keys
+
+    def ratelimit_headers(self, provider: str, state: _ProviderState, exhausted=False) -> dict:
+        b = state.behaviour
+        if provider == "groq":
+            limit = b.daily_cap or b.daily_limit_header
+            return {
+                "x-ratelimit-limit-requests": str(limit),
+                "x-ratelimit-remaining-requests": str(max(limit - state.used_today, 0)),
+                "x-ratelimit-reset-requests": b.daily_reset,
+                "x-ratelimit-limit-tokens": "6000",
+                "x-ratelimit-remaining-tokens": "5900",
+                "x-ratelimit-reset-tokens": "7.66s",
+            }
+        if provider == "openrouter" and exhausted:
+            if b.daily_cap is not None and state.used_today >= b.daily_cap:
+                limit, reset = b.daily_cap, _next_utc_midnight_ms()
+            else:
+                limit = b.rate_limit_after or 20
+                reset = int((time.time() + float(b.retry_after or 60)) * 1000)
+            return {
+                "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset),
+            }
+        return {}
+
+    def chat(self, provider: str, payload: Any) -> tuple[int, dict[str, str], Any]:
+        with self._lock:
+            state = self._state(provider)
+            b = state.behaviour
+            if state.queue:
+                canned = state.queue.popleft()
+                return canned.status, canned.headers, canned.body
+            if b.status is not None:
+                message = {"error": {"message": f"stub answers {b.status}", "code": b.status}}
+                return b.status, {}, message
+            if b.daily_cap is not None and state.used_today >= b.daily_cap:
+                headers = self.ratelimit_headers(provider, state, exhausted=True)
+                headers["retry-after"] = str(3600)
+                if provider == "groq":
+                    headers["x-ratelimit-remaining-requests"] = "0"
+                return 429, headers, {"error": {"message": "daily request limit reached"}}
+            if b.rate_limit_after is not None and state.served >= b.rate_limit_after:
+                headers = self.ratelimit_headers(provider, state, exhausted=True)
+                if b.retry_after is not None:
+                    headers["retry-after"] = b.retry_after
+                return 429, headers, {"error": {"message": "rate limit reached"}}
+            state.served += 1
+            state.used_today += 1
+            headers = self.ratelimit_headers(provider, state)
+        if b.error_in_200:
+            return 200, headers, {"error": {"message": "upstream failed mid-generation"}}
+        if b.malformed:
+            return 200, headers, "this is not json {"
+        messages = payload.get("messages") if isinstance(payload, dict) else None
+        prompt = " ".join(
+            str(m.get("content", "")) for m in messages or [] if isinstance(m, dict)
+        )
+        model = payload.get("model", "unknown") if isinstance(payload, dict) else "unknown"
+        p_tokens, c_tokens = _tokens(prompt), _tokens(b.content)
+        usage: dict[str, Any] = {
+            "prompt_tokens": p_tokens,
+            "completion_tokens": c_tokens,
+            "total_tokens": p_tokens + c_tokens,
+        }
+        if provider == "openrouter":
+            from llm_routing.stub import catalogue  # late: keeps the pytest plugin import light
+
+            price_in, price_out = catalogue.price_per_token(provider, model)
+            usage["cost"] = round(p_tokens * price_in + c_tokens * price_out, 10)
+        body = {
+            "id": f"chatcmpl-stub-{state.served}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": b.content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": usage,
+        }
+        return 200, headers, body
+
+    def key_info(self) -> dict[str, Any]:
+        return {
+            "data": {
+                "label": "stub key",
+                "limit": 10.0,
+                "limit_reset": None,
+                "limit_remaining": 7.5,
+                "usage": 2.5,
+                "usage_daily": 0.5,
+                "usage_weekly": 1.0,
+                "usage_monthly": 2.5,
+                "is_free_tier": False,
+            }
+        }
+
+
+def _handler_for(stub: StubProvider) -> type[BaseHTTPRequestHandler]:
+    from llm_routing.stub.handler import StubHandler
+
+    return type("BoundStubHandler", (StubHandler,), {"stub": stub})
