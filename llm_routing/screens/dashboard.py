@@ -13,7 +13,10 @@ from llm_routing.screens.common import render_screen, tenant_for
 def tenant_usage(request: HttpRequest, tenant_id) -> HttpResponse:
     tenant = tenant_for(request, tenant_id)
     return render_screen(
-        request, "admin/screens/usage.html", title=f"Usage: {tenant.name}", tenant=tenant,
+        request,
+        "admin/screens/usage.html",
+        title=f"Usage: {tenant.name}",
+        tenant=tenant,
         active="screens:usage",
     )
 

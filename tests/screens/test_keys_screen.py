@@ -41,7 +41,8 @@ def test_keys_page_never_shows_a_stored_key_or_its_ciphertext(client_a, tenant_a
 
 def test_saving_a_key_stores_it_and_reports_each_provider(client_a, tenant_a, canary_keys):
     response = client_a.post(
-        _url(tenant_a), {"key_groq": canary_keys["groq"], "key_llm7": canary_keys["llm7"]},
+        _url(tenant_a),
+        {"key_groq": canary_keys["groq"], "key_llm7": canary_keys["llm7"]},
         follow=True,
     )
 
