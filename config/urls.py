@@ -9,6 +9,7 @@ admin.site.index_title = "Tenants, provider keys and usage"
 
 urlpatterns = [
     path("api/", include("tenants.api.urls")),
+    path("api/", include("llm_routing.api_urls")),  # key test and available models
     # The operator screens sit inside the admin (its login, chrome and CSRF) but are plain
     # views, so they are matched before the admin's own catch-all patterns.
     path("admin/screens/", include("llm_routing.screens.urls")),

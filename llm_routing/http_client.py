@@ -7,8 +7,8 @@ loop) and no proxy or .netrc settings picked up from the environment.
 
 A provider key travels only in the Authorization header. httpx exceptions keep a
 reference to the request (and so to its headers); they never leave this module: callers
-get a ``TransportFailure`` whose message has been scrubbed of the key, raised ``from
-None`` so that no traceback chain leads back to the original exception.
+get a ``TransportFailure`` whose message has been scrubbed of the key, raised outside
+the ``except`` block so that no exception chain leads back to the original exception.
 """
 
 from __future__ import annotations
@@ -141,6 +141,8 @@ def _failure(exc: Exception, api_key: str | None) -> TransportFailure:
         kind, what = "timeout", f"timed out ({type(exc).__name__})"
     elif isinstance(exc, httpx.ConnectError):
         kind, what = "connect_error", "could not connect"
+    elif isinstance(exc, httpx.InvalidURL):
+        kind, what = "transport_error", "the provider base URL is invalid"
     else:
         kind, what = "transport_error", f"transport error ({type(exc).__name__})"
     detail = scrub(str(exc), api_key)[:200]
@@ -174,10 +176,10 @@ def request(
                     raise TransportFailure("timeout", "the total request deadline passed")
                 chunks.append(chunk)
             return HttpReply(response.status_code, dict(response.headers.items()), b"".join(chunks))
-    except httpx.HTTPError as exc:
-        raise _failure(exc, api_key) from None
-    except httpx.InvalidURL:
-        raise TransportFailure("transport_error", "the provider base URL is invalid") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        failure = _failure(exc, api_key)
+    # Raised outside the except block so that not even __context__ leads to the httpx error.
+    raise failure
 
 
 async def arequest(
@@ -206,8 +208,7 @@ async def arequest(
                     response.status_code, dict(response.headers.items()), b"".join(chunks)
                 )
     except TimeoutError:
-        raise TransportFailure("timeout", "the total request deadline passed") from None
-    except httpx.HTTPError as exc:
-        raise _failure(exc, api_key) from None
-    except httpx.InvalidURL:
-        raise TransportFailure("transport_error", "the provider base URL is invalid") from None
+        failure = TransportFailure("timeout", "the total request deadline passed")
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        failure = _failure(exc, api_key)
+    raise failure

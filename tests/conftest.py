@@ -4,6 +4,9 @@ import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 
+# The loopback stub provider and the router's controllable clock (issue 4).
+pytest_plugins = ["llm_routing.stub.pytest_plugin"]
+
 
 def pytest_configure(config):
     # The SQLite test database is a file under var/ (see config/settings.py).

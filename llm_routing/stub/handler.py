@@ -94,8 +94,6 @@ class StubHandler(BaseHTTPRequestHandler):
             time.sleep(behaviour.delay)
         if not key_ok:
             return self._send(401, {"error": {"message": "Invalid API Key", "code": 401}})
-        if payload is ValueError or not isinstance(payload, dict) or not model:
-            return self._send(400, {"error": {"message": "body must be JSON with a model"}})
         status, headers, body = self.stub.chat(provider, payload)
         self._send(status, body, headers)
 

@@ -199,6 +199,8 @@ class StubProvider:
             if state.queue:
                 canned = state.queue.popleft()
                 return canned.status, canned.headers, canned.body
+            if not isinstance(payload, dict) or not payload.get("model"):
+                return 400, {}, {"error": {"message": "the body must be JSON with a model"}}
             if b.status is not None:
                 message = {"error": {"message": f"stub answers {b.status}", "code": b.status}}
                 return b.status, {}, message

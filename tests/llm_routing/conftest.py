@@ -1,0 +1,62 @@
+import secrets
+import string
+
+import pytest
+from django.core.cache import cache
+
+from tenants import services
+from tenants.models import Tenant
+
+
+@pytest.fixture(autouse=True)
+def _routing_test_defaults(settings):
+    settings.USAGE_TRACKER_SYNC = True  # usage rows are written inline, so tests can count them
+    settings.LLM_DEFAULT_COOLDOWN_SECONDS = 30
+    cache.clear()
+    _forget_usage_model_ids()
+    yield
+    cache.clear()
+
+
+def _forget_usage_model_ids():
+    # The ledger caches (provider, model) row ids per process; a test's rollback removes
+    # those rows, so a cached id would point at nothing in the next test.
+    from usage import writer
+
+    writer.forget_model_ids()
+
+
+def canary_key(provider: str) -> str:
+    """A key of the provider's real shape, made at run time (never committed)."""
+    alnum = string.ascii_letters + string.digits
+    if provider == "groq":
+        return "gsk_" + "".join(secrets.choice(alnum) for _ in range(52))
+    if provider == "openrouter":
+        return "sk-or-v1-" + secrets.token_hex(32)
+    return "canary" + "".join(secrets.choice(alnum) for _ in range(30))
+
+
+@pytest.fixture
+def make_tenant(db, stub_provider):
+    """A tenant holding the stub's good keys for ``keys`` and the given config changes."""
+
+    def make(slug="acme", keys=("groq", "openrouter", "llm7"), **config):
+        tenant = Tenant.objects.create(name=slug.title(), slug=slug)
+        keys = {p: stub_provider.good_key(p) for p in keys}
+        services.tenant_set_tokens(tenant=tenant, tokens=keys)
+        patch = {"failover_order": ["openrouter", "llm7"], **config}
+        services.tenant_update_inference_config(tenant=tenant, patch=patch)
+        return tenant
+
+    return make
+
+
+def usage_rows(tenant) -> list[tuple[str, str, int]]:
+    """(provider, status, attempt) of the tenant's usage rows, in attempt order."""
+    from usage.models import ModelUsageStat
+
+    rows = ModelUsageStat.objects.filter(tenant_id=tenant.pk).select_related("model")
+    return sorted(
+        ((r.model.provider, r.get_status_display(), r.attempt) for r in rows),
+        key=lambda row: row[2],
+    )

@@ -1,0 +1,130 @@
+"""A planted canary key must not show up anywhere: logs, errors, attempts, usage rows,
+API responses, command output, also when httpx itself raises."""
+
+import json
+import logging
+
+import httpx
+import pytest
+from django.core.management import call_command
+
+import llm_routing
+from llm_routing import RoutingError, complete, keycheck
+from tenants import services
+from tenants.models import Tenant
+from tests.llm_routing.conftest import canary_key
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def canary_tenant(db, stub_provider):
+    keys = {p: canary_key(p) for p in ("groq", "openrouter", "llm7")}
+    tenant = Tenant.objects.create(name="Canary", slug="canary")
+    services.tenant_set_tokens(tenant=tenant, tokens=keys)
+    return tenant, keys
+
+
+@pytest.fixture
+def all_logs(caplog):
+    caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
+    return caplog
+
+
+def assert_nowhere(keys, *texts):
+    for key in keys.values():
+        for text in texts:
+            assert key not in text
+            assert key[8:30] not in text  # not even a recognisable part
+
+
+def usage_dump(tenant) -> str:
+    from usage.models import ModelUsageStat
+
+    return json.dumps(
+        list(ModelUsageStat.objects.filter(tenant_id=tenant.pk).values()), default=str
+    )
+
+
+def routing_error_text(error: RoutingError) -> str:
+    return " ".join([str(error), repr(error), error.reason, repr(error.attempts)])
+
+
+def test_refused_canary_keys_stay_out_of_logs_errors_attempts_and_usage_rows(
+    canary_tenant, all_logs, capsys
+):
+    tenant, keys = canary_tenant
+    with pytest.raises(RoutingError) as caught:
+        complete(tenant=tenant, messages=HI)
+    assert [a.outcome for a in caught.value.attempts] == ["auth_error"] * 3
+    tenant.refresh_from_db()
+    out = capsys.readouterr()
+    assert_nowhere(
+        keys, all_logs.text, routing_error_text(caught.value), usage_dump(tenant),
+        json.dumps(tenant.llm_token_status), out.out + out.err,
+    )
+
+
+def test_accepted_canary_keys_stay_out_of_results_and_logs(canary_tenant, stub_provider, all_logs):
+    tenant, keys = canary_tenant
+    for provider, key in keys.items():
+        stub_provider.accept_key(provider, key)
+    result = complete(tenant=tenant, messages=HI)
+    assert result.provider == "groq"
+    assert_nowhere(keys, repr(result), all_logs.text, usage_dump(tenant))
+
+
+def test_a_provider_echoing_the_key_in_its_error_is_scrubbed(canary_tenant, stub_provider, all_logs):
+    tenant, keys = canary_tenant
+    stub_provider.accept_key("groq", keys["groq"])
+    stub_provider.enqueue("groq", 400, {}, {"error": {"message": f"bad key {keys['groq']} here"}})
+    with pytest.raises(RoutingError) as caught:
+        complete(tenant=tenant, messages=HI)
+    assert "[redacted]" in caught.value.attempts[0].reason
+    assert_nowhere(keys, routing_error_text(caught.value), all_logs.text, usage_dump(tenant))
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ProxyError],
+)
+def test_httpx_exceptions_carrying_the_key_are_scrubbed(
+    canary_tenant, all_logs, monkeypatch, exception
+):
+    tenant, keys = canary_tenant
+
+    def raising_send(self, request, **kwargs):
+        # The worst case: an exception whose message quotes the Authorization header.
+        raise exception(f"failed with {request.headers['Authorization']}", request=request)
+
+    monkeypatch.setattr(httpx.Client, "send", raising_send)  # the one HTTP seam
+    with pytest.raises(RoutingError) as caught:
+        complete(tenant=tenant, messages=HI)
+    error = caught.value
+    assert len(error.attempts) == 3
+    assert error.__cause__ is None and error.__context__ is None
+    assert_nowhere(keys, routing_error_text(error), all_logs.text, usage_dump(tenant))
+
+
+def test_key_test_results_never_carry_the_key(canary_tenant, monkeypatch, all_logs):
+    tenant, keys = canary_tenant
+    refused = keycheck.test_key(provider="groq", api_key=keys["groq"])
+    stored = llm_routing.test_stored_key(tenant=tenant, provider="openrouter")
+
+    def raising_send(self, request, **kwargs):
+        raise httpx.ConnectError(f"no route {request.headers['Authorization']}", request=request)
+
+    monkeypatch.setattr(httpx.Client, "send", raising_send)
+    unreachable = keycheck.test_key(provider="groq", api_key=keys["groq"])
+    assert not refused.valid and not stored.valid and not unreachable.valid
+    texts = [json.dumps(r.to_json()) for r in (refused, stored, unreachable)]
+    tenant.refresh_from_db()
+    assert_nowhere(keys, *texts, all_logs.text, json.dumps(tenant.llm_token_status))
+
+
+def test_llm_chat_output_never_carries_the_key(canary_tenant, capsys, all_logs):
+    tenant, keys = canary_tenant
+    with pytest.raises(Exception) as caught:  # CommandError: every provider refused
+        call_command("llm_chat", "hello", tenant="canary")
+    out = capsys.readouterr()
+    assert_nowhere(keys, out.out, out.err, str(caught.value), all_logs.text)
