@@ -1,9 +1,24 @@
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 
 from tenants import selectors
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class MissingBeforeForbiddenMixin:
+    """Answer for another tenant's row exactly as for a missing one, on every page.
+
+    Django's delete view checks the permission before the object, so a staff user without
+    delete permission would get a 403 for another tenant's row where a missing row gets the
+    "doesn't exist" redirect; checking the (scoped) object first removes that difference.
+    """
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if self.get_object(request, unquote(object_id)) is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+
+class TenantScopedAdmin(MissingBeforeForbiddenMixin, admin.ModelAdmin):
     """A ModelAdmin for rows that belong to a tenant (through ``tenant_field``).
 
     Lists, change pages and foreign-key choices all show only the requesting user's

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 
 from tenants import inference_config, selectors, services
+from tenants.admin.scoping import MissingBeforeForbiddenMixin
 from tenants.forms import InferenceConfigForm, ProviderKeysForm
 from tenants.models import Tenant, TenantAPIKey, TenantMembership, timezone_names
 
@@ -88,7 +89,7 @@ class TenantAPIKeyInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(MissingBeforeForbiddenMixin, admin.ModelAdmin):
     form = TenantAdminForm
     change_form_template = "admin/tenants/tenant/tenant_change_form.html"
     list_display = (
