@@ -6,6 +6,7 @@ and random, so finding one anywhere it should not be is proof of a leak.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import pytest
@@ -85,3 +86,12 @@ def api_key_for():
         return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
     return factory
+
+
+@pytest.fixture
+def all_logs(caplog):
+    """caplog at DEBUG for every logger, including those configured quieter (``django``)."""
+    caplog.set_level(logging.DEBUG)
+    for name in list(logging.root.manager.loggerDict):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog

@@ -1,0 +1,117 @@
+"""A canary key saved through the API and the admin is found nowhere it must not be.
+
+Not in any table read with plain SQL (encrypted at rest), not in any API response or
+admin page, not in any log record at DEBUG level, SQL logging included.
+"""
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from llm_routing import providers
+from tenants import services
+from tests.tenants.helpers import assert_no_trace, form_data, make_key, put_json, url
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+@pytest.fixture
+def sql_logged():
+    """Log every SQL statement with its parameters, as DEBUG=True would."""
+    connection.force_debug_cursor = True
+    yield
+    connection.force_debug_cursor = False
+
+
+def every_row_as_text() -> str:
+    """Every row of every table, read with plain SQL."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            chunks.append(repr(cursor.fetchall()))
+    return "\n".join(chunks)
+
+
+def tenants_table_as_text() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM tenants")
+        return repr(cursor.fetchall())
+
+
+def test_keys_saved_through_the_api_leave_no_trace(
+    tenant_a, staff_a, api_key_for, all_logs, sql_logged
+):
+    canaries = {p: make_key(p) for p in providers.provider_names()}
+    session = Client()
+    session.force_login(staff_a)
+    bearer = Client()
+    headers = api_key_for(tenant_a)
+
+    responses = [
+        put_json(session, url(tenant_a, "llm-tokens"), {"groq": canaries["groq"]}),
+        put_json(
+            bearer,
+            url(tenant_a, "llm-tokens"),
+            {"openrouter": canaries["openrouter"], "llm7": canaries["llm7"]},
+            **headers,
+        ),
+        # A rejected batch that carries a good canary beside a bad key.
+        put_json(session, url(tenant_a, "llm-tokens"), {"llm7": canaries["llm7"], "groq": "x"}),
+        session.get(url(tenant_a, "llm-tokens")),
+        bearer.get(url(tenant_a, "llm-tokens"), **headers),
+        session.get(url(tenant_a, "inference-config")),
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 400, 200, 200, 200]
+
+    tenant_a.refresh_from_db()
+    for provider, canary in canaries.items():
+        assert services.tenant_provider_key(tenant=tenant_a, provider=provider) == canary
+    assert_no_trace(tenants_table_as_text(), canaries.values())
+    assert_no_trace(every_row_as_text(), canaries.values())
+    for response in responses:
+        assert_no_trace(response.content.decode(), canaries.values())
+    # The SQL log carries the ciphertexts: proof that the statements were captured.
+    assert tenant_a.llm_tokens["groq"] in all_logs.text
+    assert_no_trace(all_logs.text, canaries.values())
+    assert_no_trace(repr([(r.msg, r.args) for r in all_logs.records]), canaries.values())
+
+
+def test_keys_saved_through_the_admin_leave_no_trace(
+    superuser_client, tenant_a, all_logs, sql_logged
+):
+    canaries = {p: make_key(p) for p in providers.provider_names()}
+    change = f"/admin/tenants/tenant/{tenant_a.pk}/change/"
+    pages = []
+
+    data = form_data(superuser_client.get(change).content.decode())
+    # First a submission that fails on another field: the form comes back with errors.
+    failing = {**data, "timezone": "Nowhere/Else"}
+    failing.update({f"keys-key_{p}": key for p, key in canaries.items()})
+    pages.append(superuser_client.post(change, failing))
+    assert pages[-1].status_code == 200
+    tenant_a.refresh_from_db()
+    assert not tenant_a.llm_tokens
+
+    succeeding = {**data, **{f"keys-key_{p}": key for p, key in canaries.items()}}
+    pages.append(superuser_client.post(change, succeeding, follow=True))
+    assert pages[-1].redirect_chain
+    for page in (
+        change,
+        "/admin/tenants/tenant/",
+        f"/admin/tenants/tenant/{tenant_a.pk}/history/",
+        "/admin/",
+    ):
+        pages.append(superuser_client.get(page))
+        assert pages[-1].status_code == 200
+
+    tenant_a.refresh_from_db()
+    for provider, canary in canaries.items():
+        assert services.tenant_provider_key(tenant=tenant_a, provider=provider) == canary
+    assert_no_trace(tenants_table_as_text(), canaries.values())
+    assert_no_trace(every_row_as_text(), canaries.values())
+    for page in pages:
+        assert_no_trace(page.content.decode(), canaries.values())
+    assert tenant_a.llm_tokens["groq"] in all_logs.text
+    assert_no_trace(all_logs.text, canaries.values())
+    assert_no_trace(repr([(r.msg, r.args) for r in all_logs.records]), canaries.values())
