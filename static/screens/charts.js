@@ -36,8 +36,14 @@
     function format(value, kind) {
         if (value === null || value === undefined || isNaN(value)) { return "–"; }
         if (kind === "usd") {
-            var digits = Math.abs(value) >= 100 ? 0 : (Math.abs(value) >= 1 ? 2 : 4);
-            return "$" + Number(value).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+            var abs = Math.abs(value);
+            if (abs === 0) { return "$0"; }
+            if (abs >= 0.01) {
+                var digits = abs >= 100 ? 0 : (abs >= 1 ? 2 : 4);
+                return "$" + Number(value).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+            }
+            // Free-tier and stub traffic costs fractions of a cent: keep 3 significant digits.
+            return "$" + Number(Number(value).toPrecision(3)).toFixed(Math.min(12, 2 - Math.floor(Math.log10(abs))));
         }
         if (kind === "ms") { return Math.round(value).toLocaleString("en-US") + " ms"; }
         return compact(value);
@@ -173,7 +179,7 @@
         var lane = grouped ? 14 * series.length + 8 : 24;
         var f = frame(container, spec, Math.max(40, rows.length * lane + 10));
         definePatterns(f.svg, spec.id, series.length);
-        var labelWidth = Math.min(220, Math.max(90, f.width * 0.32));
+        var labelWidth = Math.min(270, Math.max(90, f.width * 0.4));
         var valueRoom = 90;
         var left = labelWidth + 8;
         var span = f.width - left - valueRoom;
@@ -212,7 +218,7 @@
         var f = frame(container, spec, 220);
         var values = spec.series[0].values;
         var max = niceMax(Math.max.apply(null, values.concat([0])));
-        var box = { left: 60, right: f.width - 60, top: 14, bottom: 190 };
+        var box = { left: 72, right: f.width - 60, top: 14, bottom: 190 };
         yAxis(f.svg, box, max, spec.format);
         var step = (box.right - box.left) / Math.max(values.length, 1);
         var points = values.map(function (v, i) {
