@@ -220,9 +220,8 @@ class SummaryState(models.Model):
     id = models.SmallIntegerField(primary_key=True, default=1)
     watermark = models.BigIntegerField(default=0)
     refreshed_at = models.DateTimeField(null=True)
-    # Held by a refresh or prune on SQLite (PostgreSQL uses advisory locks instead).
-    locked_by = models.CharField(max_length=100, blank=True, default="")
-    locked_at = models.DateTimeField(null=True)
+    # Raw rows before this were pruned: a rebuild never reaches back past it.
+    pruned_before = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "usage_summary_state"

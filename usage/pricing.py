@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from django.db import connections
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -48,21 +49,24 @@ class _PriceBook:
             key: ([t for t, _, _ in rows], [(i, o) for _, i, o in rows])
             for key, rows in table.items()
         }
-        self._loaded_at = time.monotonic()
+        # Prices read inside a transaction may vanish with its rollback: use them once only.
+        self._loaded_at = -1e18 if connections[using].in_atomic_block else time.monotonic()
 
-    def pico_per_token(
-        self, provider: str, model: str, at: datetime, using: str = "default"
-    ) -> tuple[int, int] | None:
+    def table(self, using: str = "default") -> dict:
+        """All prices: (provider, model) -> (start timestamps, (in, out) pico per token)."""
         if time.monotonic() - self._loaded_at > PRICE_CACHE_SECONDS:
             with self._lock:
-                if time.monotonic() - self._loaded_at > PRICE_CACHE_SECONDS:
-                    self._load(using)
-        entry = self._prices.get((provider, model))
-        if entry is None:
-            return None
-        starts, prices = entry
-        index = bisect.bisect_right(starts, at.timestamp()) - 1
-        return prices[index] if index >= 0 else None
+                self._load(using)
+        return self._prices
+
+
+def _price_at(table: dict, provider: str, model: str, at: datetime) -> tuple[int, int] | None:
+    entry = table.get((provider, model))
+    if entry is None:
+        return None
+    starts, prices = entry
+    index = bisect.bisect_right(starts, at.timestamp()) - 1
+    return prices[index] if index >= 0 else None
 
 
 price_book = _PriceBook()
@@ -95,13 +99,16 @@ def cost_pico(
     completion_tokens: int,
     at: datetime,
     provider_cost=None,
-    using: str = "default",
+    table: dict | None = None,
 ) -> tuple[int | None, int]:
-    """(cost in pico-dollars or None, CostSource code) for one attempt."""
+    """(cost in pico-dollars or None, CostSource code) for one attempt.
+
+    ``table``: a ``price_book.table()`` taken once for a batch (default: fetched here).
+    """
     reported = provider_cost_to_pico(provider_cost)
     if reported is not None:
         return reported, CostSource.PROVIDER
-    price = price_book.pico_per_token(provider, model, at, using)
+    price = _price_at(table if table is not None else price_book.table(), provider, model, at)
     if price is None:
         return None, CostSource.UNKNOWN
     return prompt_tokens * price[0] + completion_tokens * price[1], CostSource.PRICE_TABLE

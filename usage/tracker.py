@@ -200,6 +200,7 @@ class Tracker:
             with self._idle:
                 self._idle.notify_all()
             if self._stopping:
+                self._close_connections()
                 return
 
     def _take(self) -> None:

@@ -41,19 +41,30 @@ _model_ids_lock = threading.Lock()
 
 
 def model_ids(pairs: set[tuple[str, str]], using: str) -> dict[tuple[str, str], int]:
-    """Ids of (provider, model) pairs, created on first sight; cached per process."""
+    """Ids of (provider, model) pairs, created on first sight; cached per process.
+
+    Ids read inside a transaction are not cached: that transaction may roll back (a test's,
+    a failed request's) and take a new pair with it.
+    """
     missing = pairs - _model_ids.keys()
-    if missing:
-        with _model_ids_lock:
-            manager = ProviderModel.objects.using(using)
-            manager.bulk_create(
-                [ProviderModel(provider=p, name=m) for p, m in sorted(missing)],
-                ignore_conflicts=True,
+    if not missing:
+        return _model_ids
+    with _model_ids_lock:
+        manager = ProviderModel.objects.using(using)
+        manager.bulk_create(
+            [ProviderModel(provider=p, name=m) for p, m in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        providers = {p for p, _ in missing}
+        found = {
+            (provider, name): pk
+            for provider, name, pk in manager.filter(provider__in=providers).values_list(
+                "provider", "name", "id"
             )
-            providers = {p for p, _ in missing}
-            for row in manager.filter(provider__in=providers).values_list("provider", "name", "id"):
-                _model_ids[(row[0], row[1])] = row[2]
-    return _model_ids
+        }
+        if not connections[using].in_atomic_block:
+            _model_ids.update(found)
+    return {**_model_ids, **found}
 
 
 def forget_model_ids() -> None:
@@ -64,6 +75,7 @@ def forget_model_ids() -> None:
 def rows_for(records: list[Record], using: str) -> list[tuple]:
     """Rows in COLUMNS order, with model ids and costs resolved."""
     ids = model_ids({(r.provider, r.model) for r in records}, using)
+    prices = pricing.price_book.table(using)
     rows = []
     for r in records:
         cost, source = pricing.cost_pico(
@@ -73,7 +85,7 @@ def rows_for(records: list[Record], using: str) -> list[tuple]:
             completion_tokens=r.completion_tokens,
             at=r.created_at,
             provider_cost=r.provider_cost,
-            using=using,
+            table=prices,
         )
         rows.append((
             r.created_at, cost, r.id, r.tenant_id, r.request_id, r.prompt_tokens,

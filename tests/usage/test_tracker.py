@@ -1,0 +1,131 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import usage
+from tests.usage.conftest import rows_of, track_args, wait_for
+from usage import spill
+from usage.models import ModelUsageStat, Status
+from usage.records import normalise
+from usage.tracker import Tracker
+
+
+@pytest.fixture
+def sync(settings):
+    settings.USAGE_TRACKER_SYNC = True
+
+
+def test_synchronous_mode_writes_the_row_before_track_returns(sync, make_tenant):
+    tenant = make_tenant()
+    usage.track(**track_args(tenant.pk, prompt_tokens=12, completion_tokens=8, latency_ms=345))
+    [row] = rows_of(tenant.pk)
+    assert (row.model.provider, row.model.name) == ("groq", "llama-3.3-70b-versatile")
+    assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (12, 8, 20)
+    assert row.latency_ms == 345 and row.status == Status.SUCCESS and row.seq is not None
+
+
+def test_track_never_raises_on_bad_input_and_counts_the_unstorable_record(sync, make_tenant):
+    tenant = make_tenant()
+    before = usage.tracker_stats()["dropped"]
+    usage.track(**track_args("not-a-uuid"))
+    usage.track(**track_args(tenant.pk, status="exploded", prompt_tokens=-5, latency_ms="x"))
+    assert usage.tracker_stats()["dropped"] == before + 1
+    [row] = rows_of(tenant.pk)
+    assert row.status == Status.ERROR and row.error_type == "bad_status:exploded"
+    assert row.prompt_tokens == 0 and row.latency_ms == 0
+
+
+def test_the_background_writer_stores_every_tracked_record_once(transactional_db, tmp_path,
+                                                                 make_tenant, catalogue_prices):
+    tenant = make_tenant()
+    tracker = Tracker(spill_dir=tmp_path, batch_size=100, interval=0.01)
+    for i in range(1000):
+        tracker.track(tuple(track_args(tenant.pk, i).values()) + (None, None, datetime.now(UTC)))
+    assert tracker.flush(timeout=30)
+    stats = tracker.stats()
+    assert stats["written"] == 1000 and stats["buffered"] == 0 and stats["dropped"] == 0
+    assert stats["last_flush_at"] is not None
+    assert ModelUsageStat.objects.filter(tenant_id=tenant.pk).count() == 1000
+    tracker.stop(timeout=5)
+
+
+def test_a_spill_file_replayed_twice_writes_each_record_once(db, tmp_path, make_tenant):
+    tenant = make_tenant()
+    records = [
+        normalise(tuple(track_args(tenant.pk, i).values()) + ("", None, datetime.now(UTC)))
+        for i in range(50)
+    ]
+    spilled = spill.SpillFile(tmp_path)
+    spilled.append(records)
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(spilled.path.read_bytes())
+    from usage.writer import write_records
+
+    first = spill.replay_file(spilled.hand_over(), lambda b: write_records(b))
+    second = spill.replay_file(copy, lambda b: write_records(b))
+    assert first == (50, 50) and second == (50, 0)
+    assert ModelUsageStat.objects.filter(tenant_id=tenant.pk).count() == 50
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_torn_last_line_of_a_spill_file_is_skipped_and_the_rest_replayed(db, tmp_path, make_tenant):
+    tenant = make_tenant()
+    records = [
+        normalise(tuple(track_args(tenant.pk, i).values()) + ("", None, datetime.now(UTC)))
+        for i in range(3)
+    ]
+    spilled = spill.SpillFile(tmp_path)
+    spilled.append(records)
+    path = spilled.hand_over()
+    with open(path, "a") as handle:
+        handle.write('["half a rec')
+    from usage.writer import write_records
+
+    assert spill.replay_file(path, lambda b: write_records(b)) == (3, 3)
+
+
+def test_created_at_in_the_past_is_kept_and_made_utc(sync, make_tenant):
+    tenant = make_tenant()
+    when = datetime(2025, 7, 1, 12, 30, tzinfo=UTC) - timedelta(days=3)
+    usage.track(**track_args(tenant.pk, created_at=when))
+    [row] = rows_of(tenant.pk)
+    assert row.created_at == when
+    # The id is time-ordered: its first 48 bits are the creation time in milliseconds.
+    assert row.id.int >> 80 == int(when.timestamp() * 1000) and row.id.version == 7
+
+
+def test_flush_with_nothing_tracked_returns_true_at_once(tmp_path):
+    assert Tracker(spill_dir=tmp_path).flush(timeout=0) is True
+
+
+def test_a_forked_child_forgets_the_parents_buffer_and_starts_its_own_writer(tmp_path):
+    import os
+
+    tracker = Tracker(spill_dir=tmp_path, interval=60)
+    tracker._buffer.append(("parent's record",))
+    tracker._running = True  # as if the writer were busy elsewhere
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        state = f"{len(tracker._buffer)},{tracker._running},{tracker._thread is None}"
+        os.write(write, state.encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 100).decode() == "0,False,True" and status == 0
+    assert len(tracker._buffer) == 1
+    tracker._buffer.clear()
+    tracker._running = False
+
+
+def test_request_ids_and_attempts_are_kept_apart_per_attempt(sync, make_tenant):
+    tenant = make_tenant()
+    request_id = uuid.uuid4()
+    usage.track(**track_args(tenant.pk, request_id=request_id, attempt=1, status="rate_limited",
+                             error_type="http_429"))
+    usage.track(**track_args(tenant.pk, request_id=request_id, attempt=2))
+    rows = sorted(rows_of(tenant.pk), key=lambda r: r.attempt)
+    assert [(r.attempt, r.get_status_display(), r.error_type) for r in rows] == [
+        (1, "rate_limited", "http_429"), (2, "success", "")]
+    assert {r.request_id for r in rows} == {request_id}

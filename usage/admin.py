@@ -1,0 +1,136 @@
+"""Admin for the ledger: read-only usage rows that stay fast on a big table, editable prices.
+
+The row list never counts the table: the paginator counts at most CAP rows (and on
+PostgreSQL reads the planner's row estimate for the unfiltered list), the full count is
+off, filters offer known values from small tables instead of scanning the big one, and
+ordering is by the time-ordered id (the primary key index). Staff see the rows of the
+tenants they administer (tenants.selectors.tenants_for_user).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connections
+from django.utils.functional import cached_property
+
+from tenants.selectors import tenants_for_user
+from usage.models import ModelUsageStat, Price, ProviderModel, Status
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most CAP rows; an unfiltered PostgreSQL list uses the planner's estimate."""
+
+    CAP = 5_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if connection.vendor == "postgresql" and not queryset.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [queryset.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row and row[0] > self.CAP:
+                return int(row[0])
+        return len(queryset.order_by().values_list("pk", flat=True)[: self.CAP])
+
+
+class TenantFilter(admin.SimpleListFilter):
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request, model_admin):
+        return [(str(t.pk), t.name) for t in tenants_for_user(request.user).order_by("name")]
+
+    def queryset(self, request, queryset):
+        allowed = {key for key, _ in self.lookup_choices}
+        if self.value() in allowed:
+            return queryset.filter(tenant_id=self.value())
+        return queryset
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request, model_admin):
+        providers = ProviderModel.objects.values_list("provider", flat=True).distinct()
+        return [(p, p) for p in sorted(set(providers))]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(model__provider=self.value())
+        return queryset
+
+
+class ModelFilter(admin.SimpleListFilter):
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        return [(str(m.pk), str(m)) for m in ProviderModel.objects.order_by("provider", "name")]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(model_id=int(self.value()))
+        return queryset
+
+
+@admin.register(ModelUsageStat)
+class ModelUsageStatAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at", "tenant", "model", "status_label", "attempt", "prompt_tokens",
+        "completion_tokens", "latency_ms", "cost_display", "error_type",
+    )
+    list_filter = (
+        TenantFilter, ProviderFilter, ModelFilter, "status", ("created_at", admin.DateFieldListFilter),
+    )
+    list_select_related = ("model", "tenant")
+    list_per_page = 100
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    ordering = ("-id",)
+    date_hierarchy = None
+    readonly_fields = (
+        "id", "created_at", "tenant", "model", "status", "attempt", "request_id",
+        "prompt_tokens", "completion_tokens", "latency_ms", "cost_pusd", "cost_source",
+        "error_type", "seq",
+    )
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(tenant_id__in=list(tenants_for_user(request.user).values_list("pk", flat=True)))
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, row):
+        return Status(row.status).label
+
+    @admin.display(description="cost (USD)")
+    def cost_display(self, row):
+        cost = row.cost_usd
+        return "unknown" if cost is None else f"{cost} ({row.get_cost_source_display()})"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    list_display = (
+        "provider", "model", "input_per_million", "output_per_million", "effective_from", "source",
+    )
+    list_filter = ("provider",)
+    search_fields = ("model",)
+    ordering = ("provider", "model", "-effective_from")

@@ -1,0 +1,226 @@
+"""Reads of usage for the dashboard, fast at millions of rows.
+
+Periods are read from ``model_usage_summary`` (hourly) plus, for rows the last refresh has
+not reached yet, the raw rows above the watermark; both in one SQL statement, so a refresh
+committing meanwhile cannot count a row twice or not at all. "Right now" figures (current
+error and rate-limit rates, the last 24 hours) come straight from raw rows over a short
+window, found through the BRIN index on ``created_at``.
+
+``tenants`` everywhere: a Tenant, a queryset of tenants (say
+``tenants.selectors.tenants_for_user(user)``), or an iterable of tenant ids. Callers scope
+it to the requesting user; these functions never widen it.
+
+Days are the tenant's local days (its ``timezone``; with several tenants pass ``tz``, else
+UTC). Summary hours are UTC hours, so days are exact in every zone whose offset is a whole
+number of hours; in the few zones offset by 30 or 45 minutes the hour that straddles local
+midnight is counted in the day it starts in.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from tenants.models import Tenant
+from usage.aggregates import METRIC_FIELDS, Agg, aggregate_select, hour_sql
+from usage.models import ModelUsageStat, ProviderModel
+
+_TENANT_FIELD = ModelUsageStat._meta.get_field("tenant")
+
+
+def _tenant_ids(tenants) -> list[uuid.UUID]:
+    if isinstance(tenants, Tenant):
+        return [tenants.pk]
+    if isinstance(tenants, QuerySet):
+        return list(tenants.values_list("pk", flat=True))
+    if isinstance(tenants, str | uuid.UUID):
+        tenants = [tenants]
+    return [t.pk if isinstance(t, Tenant) else uuid.UUID(str(t)) for t in tenants]
+
+
+def _zone(tenants, tz) -> zoneinfo.ZoneInfo:
+    if tz:
+        return zoneinfo.ZoneInfo(str(tz))
+    if isinstance(tenants, Tenant):
+        return zoneinfo.ZoneInfo(tenants.timezone)
+    return zoneinfo.ZoneInfo("UTC")
+
+
+def _in_list(ids: list[uuid.UUID], connection) -> tuple[str, list]:
+    values = [_TENANT_FIELD.get_db_prep_value(i, connection) for i in ids]
+    return ", ".join(["%s"] * len(values)), values
+
+
+def _as_utc(value) -> datetime:
+    if isinstance(value, str):  # SQLite returns computed hours as text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _models(using: str) -> dict[int, tuple[str, str]]:
+    return {m.id: (m.provider, m.name) for m in ProviderModel.objects.using(using).all()}
+
+
+def _hour_rows(ids, start: datetime, end: datetime, using: str) -> list[tuple]:
+    """(tenant_id, model_id, hour, *METRIC_FIELDS) for the period: summary + unsummarised tail."""
+    if not ids:
+        return []
+    connection = connections[using]
+    marks, values = _in_list(ids, connection)
+    at_start = connection.ops.adapt_datetimefield_value(start)
+    at_end = connection.ops.adapt_datetimefield_value(end)
+    metrics = ", ".join(METRIC_FIELDS)
+    sql = (
+        f"SELECT tenant_id, model_id, hour, {metrics} FROM model_usage_summary "
+        f"WHERE tenant_id IN ({marks}) AND hour >= %s AND hour < %s "
+        "UNION ALL "
+        f"SELECT tenant_id, model_id, {hour_sql(connection.vendor)}, {aggregate_select()} "
+        "FROM model_usage_stats "
+        "WHERE seq > (SELECT coalesce(max(watermark), 0) FROM usage_summary_state) "
+        f"AND tenant_id IN ({marks}) AND created_at >= %s AND created_at < %s "
+        "GROUP BY 1, 2, 3"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, at_start, at_end, *values, at_start, at_end])
+        return cursor.fetchall()
+
+
+def _period(start: date, end: date, zone) -> tuple[datetime, datetime]:
+    """Local dates [start, end] (inclusive) as a UTC half-open interval."""
+    first = datetime.combine(start, time.min, tzinfo=zone).astimezone(UTC)
+    after = datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    return first, after
+
+
+def time_series(
+    *,
+    tenants,
+    start: date,
+    end: date,
+    tz: str | None = None,
+    bucket: str = "day",
+    using: str = "default",
+) -> list[dict]:
+    """Usage per local day (or hour) and per provider and model, for local dates start..end.
+
+    Returns dicts sorted by bucket, provider, model: ``bucket`` (a date for "day", an aware
+    local datetime for "hour"), ``provider``, ``model``, ``requests``, ``successes``,
+    ``rate_limited``, ``timeouts``, ``errors``, ``auth_errors``, ``invalid_requests``,
+    ``failed``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens``, ``cost_usd``
+    (Decimal, known costs only), ``cost_unknown`` (rows without a price),
+    ``latency_avg_ms``, ``latency_p50_ms``, ``latency_p95_ms`` (None without rows).
+    Buckets without usage are absent.
+    """
+    if bucket not in ("day", "hour"):
+        raise ValueError("bucket must be 'day' or 'hour'")
+    zone = _zone(tenants, tz)
+    first, after = _period(start, end, zone)
+    groups: dict[tuple, Agg] = {}
+    for row in _hour_rows(_tenant_ids(tenants), first, after, using):
+        local = _as_utc(row[2]).astimezone(zone)
+        key = (local.date() if bucket == "day" else local, row[1])
+        agg = groups.get(key)
+        if agg is None:
+            agg = groups[key] = Agg()
+        agg.add(row[3:])
+    names = _models(using)
+    points = [
+        {"bucket": key[0], "provider": names[key[1]][0], "model": names[key[1]][1], **agg.as_dict()}
+        for key, agg in groups.items()
+    ]
+    points.sort(key=lambda p: (p["bucket"], p["provider"], p["model"]))
+    return points
+
+
+def totals(
+    *, tenants, start: date, end: date, tz: str | None = None, using: str = "default"
+) -> dict:
+    """Totals for local dates start..end: ``{"all": {...}, "by_model": [{provider, model, ...}]}``.
+
+    The figures are those of ``time_series``; ``by_model`` is sorted by requests, busiest first.
+    """
+    zone = _zone(tenants, tz)
+    first, after = _period(start, end, zone)
+    overall, per_model = Agg(), {}
+    for row in _hour_rows(_tenant_ids(tenants), first, after, using):
+        overall.add(row[3:])
+        per_model.setdefault(row[1], Agg()).add(row[3:])
+    names = _models(using)
+    by_model = [
+        {"provider": names[m][0], "model": names[m][1], **agg.as_dict()}
+        for m, agg in per_model.items()
+    ]
+    by_model.sort(key=lambda d: (-d["requests"], d["provider"], d["model"]))
+    return {"all": overall.as_dict(), "by_model": by_model}
+
+
+def _raw_groups(ids, since: datetime, group: str, using: str) -> list[tuple]:
+    if not ids:
+        return []
+    connection = connections[using]
+    marks, values = _in_list(ids, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {group}, {aggregate_select()} FROM model_usage_stats "
+            f"WHERE created_at >= %s AND tenant_id IN ({marks}) GROUP BY {group}",
+            [connection.ops.adapt_datetimefield_value(since), *values],
+        )
+        return cursor.fetchall()
+
+
+def last_24h(*, tenants, now: datetime | None = None, using: str = "default") -> list[dict]:
+    """Per tenant, provider and model over the last 24 hours, from raw rows.
+
+    Dicts with ``tenant_id``, ``provider``, ``model`` and the figures of ``time_series``.
+    """
+    since = (now or timezone.now()) - timedelta(hours=24)
+    names = _models(using)
+    rows = []
+    for row in _raw_groups(_tenant_ids(tenants), since, "tenant_id, model_id", using):
+        agg = Agg()
+        agg.add(row[2:])
+        rows.append({
+            "tenant_id": uuid.UUID(str(row[0])),  # SQLite gives 32 hex digits
+            "provider": names[row[1]][0],
+            "model": names[row[1]][1],
+            **agg.as_dict(),
+        })
+    rows.sort(key=lambda d: (str(d["tenant_id"]), d["provider"], d["model"]))
+    return rows
+
+
+def current_rates(
+    *,
+    tenants,
+    window: timedelta = timedelta(minutes=15),
+    now: datetime | None = None,
+    using: str = "default",
+) -> dict[str, dict]:
+    """Error and rate-limit rates per provider over the last ``window`` (raw rows).
+
+    ``{provider: {"requests", "errors", "rate_limited", "error_rate", "rate_limited_rate"}}``
+    where errors are attempts that neither succeeded nor were rate-limited, and rates are
+    fractions (0.0-1.0; None without requests). Key ``"all"`` sums every provider.
+    """
+    since = (now or timezone.now()) - window
+    names = _models(using)
+    per_provider: dict[str, Agg] = {"all": Agg()}
+    for row in _raw_groups(_tenant_ids(tenants), since, "model_id", using):
+        per_provider.setdefault(names[row[0]][0], Agg()).add(row[1:])
+        per_provider["all"].add(row[1:])
+    result = {}
+    for provider, agg in per_provider.items():
+        errors = agg.requests - agg.successes - agg.rate_limited
+        result[provider] = {
+            "requests": agg.requests,
+            "errors": errors,
+            "rate_limited": agg.rate_limited,
+            "error_rate": errors / agg.requests if agg.requests else None,
+            "rate_limited_rate": agg.rate_limited / agg.requests if agg.requests else None,
+        }
+    return result
