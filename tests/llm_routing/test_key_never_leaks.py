@@ -74,7 +74,9 @@ def test_accepted_canary_keys_stay_out_of_results_and_logs(canary_tenant, stub_p
     assert_nowhere(keys, repr(result), all_logs.text, usage_dump(tenant))
 
 
-def test_a_provider_echoing_the_key_in_its_error_is_scrubbed(canary_tenant, stub_provider, all_logs):
+def test_a_provider_echoing_the_key_in_its_error_is_scrubbed(
+    canary_tenant, stub_provider, all_logs
+):
     tenant, keys = canary_tenant
     stub_provider.accept_key("groq", keys["groq"])
     stub_provider.enqueue("groq", 400, {}, {"error": {"message": f"bad key {keys['groq']} here"}})

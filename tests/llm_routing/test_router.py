@@ -1,6 +1,8 @@
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 
 import llm_routing
 from llm_routing import RoutingError, complete
@@ -181,7 +183,15 @@ def test_an_inactive_tenant_is_not_routed(make_tenant):
 def test_acomplete_fails_over_like_complete(make_tenant, stub_provider):
     tenant = make_tenant()
     stub_provider.configure("groq", status=503)
-    result = asyncio.run(llm_routing.acomplete(tenant=tenant, messages=HI))
+
+    async def run():
+        try:
+            return await llm_routing.acomplete(tenant=tenant, messages=HI)
+        finally:
+            # The database steps ran in asgiref's worker thread: close its connection.
+            await sync_to_async(connections.close_all)()
+
+    result = asyncio.run(run())
     assert result.provider == "openrouter"
     assert [a.outcome for a in result.attempts] == ["error", "success"]
     assert usage_rows(tenant) == [("groq", "error", 1), ("openrouter", "success", 2)]

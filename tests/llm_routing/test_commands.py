@@ -1,0 +1,47 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+from tenants.models import Tenant
+from tests.llm_routing.conftest import usage_rows
+
+
+def test_llm_chat_prints_the_answer_and_the_attempts(make_tenant, stub_provider, capsys):
+    make_tenant(slug="chat")
+    stub_provider.enqueue("groq", 503)
+    call_command("llm_chat", "hello there", tenant="chat")
+    out = capsys.readouterr().out
+    assert "Hello from the stub provider." in out
+    assert "attempt 1: groq llama-3.3-70b-versatile -> error (HTTP 503" in out
+    assert "attempt 2: openrouter deepseek/deepseek-r1 -> success" in out
+    assert "answered by openrouter" in out
+
+
+def test_llm_chat_reports_failure_as_a_command_error(make_tenant, stub_provider, capsys):
+    make_tenant(slug="chat")
+    stub_provider.configure("groq", status=400)
+    with pytest.raises(CommandError, match="no other provider was tried"):
+        call_command("llm_chat", "hello", tenant="chat")
+    assert "invalid_request" in capsys.readouterr().out
+
+
+def test_llm_chat_refuses_an_unknown_tenant_and_an_empty_prompt(db):
+    with pytest.raises(CommandError, match="No tenant"):
+        call_command("llm_chat", "hello", tenant="nobody")
+    with pytest.raises(CommandError, match="empty"):
+        call_command("llm_chat", "  ", tenant="nobody")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rundemo_routes_real_requests_through_the_stub_into_the_ledger(settings, capsys):
+    for name in ("GROQ_BASE_URL", "OPENROUTER_BASE_URL", "LLM7_BASE_URL"):
+        setattr(settings, name, getattr(settings, name))  # restored after the test
+    call_command("rundemo", no_serve=True)
+    out = capsys.readouterr().out
+    assert "admin login: username=admin password=" in out
+    tenant = Tenant.objects.get(slug="demo")
+    assert tenant.configured_providers() == ["groq", "llm7", "openrouter"]
+    rows = usage_rows(tenant)
+    statuses = {status for _, status, _ in rows}
+    assert len(rows) >= 18 and {"success", "rate_limited", "error"} <= statuses
+    assert "routed 18 requests (0 failed)" in out
+    assert "127.0.0.1" in settings.GROQ_BASE_URL
