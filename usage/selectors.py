@@ -224,3 +224,57 @@ def current_rates(
             "rate_limited_rate": agg.rate_limited / agg.requests if agg.requests else None,
         }
     return result
+
+
+def period_usage(
+    *,
+    tenants,
+    start: datetime,
+    end: datetime,
+    tz: str | None = None,
+    bucket: str = "hour",
+    using: str = "default",
+) -> dict:
+    """All the operator dashboard (llm_routing/screens) shows for [start, end), in one read.
+
+    ``start`` and ``end`` are aware datetimes; the summary's grain is the UTC hour, so an
+    hour counts when it starts inside the interval. Returns ``{"buckets": {local hour
+    (aware) or local date: figures}, "by_model": [...], "by_provider": [...], "all":
+    figures}`` with the figures of ``time_series``; ``by_model`` rows also carry
+    ``provider`` and ``model`` (busiest first), ``by_provider`` rows ``provider``. Unlike
+    percentiles taken per model, the per-provider and overall p50/p95 come from the merged
+    latency histograms, so they are true percentiles of the group.
+    """
+    if bucket not in ("day", "hour"):
+        raise ValueError("bucket must be 'day' or 'hour'")
+    zone = _zone(tenants, tz)
+    names = _models(using)
+    per_bucket: dict = {}
+    per_model: dict[int, Agg] = {}
+    per_provider: dict[str, Agg] = {}
+    overall = Agg()
+    for row in _hour_rows(_tenant_ids(tenants), start, end, using):
+        local = _as_utc(row[2]).astimezone(zone)
+        figures = row[3:]
+        for group, key in (
+            (per_bucket, local.date() if bucket == "day" else local),
+            (per_model, row[1]),
+            (per_provider, names[row[1]][0]),
+        ):
+            agg = group.get(key)
+            if agg is None:
+                agg = group[key] = Agg()
+            agg.add(figures)
+        overall.add(figures)
+    by_model = [
+        {"provider": names[m][0], "model": names[m][1], **agg.as_dict()}
+        for m, agg in per_model.items()
+    ]
+    by_model.sort(key=lambda d: (-d["requests"], d["provider"], d["model"]))
+    by_provider = [{"provider": p, **agg.as_dict()} for p, agg in sorted(per_provider.items())]
+    return {
+        "buckets": {key: agg.as_dict() for key, agg in per_bucket.items()},
+        "by_model": by_model,
+        "by_provider": by_provider,
+        "all": overall.as_dict(),
+    }

@@ -2,27 +2,101 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+import datetime as dt
+import zoneinfo
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
+import llm_routing
+import usage
+from llm_routing import providers
 from llm_routing.screens.common import render_screen, tenant_for
+from llm_routing.screens.dashboard_data import dashboard_figures
+from llm_routing.screens.periods import PeriodForm, period_from
+from tenants import selectors
+
+
+def _period(request: HttpRequest, tz: zoneinfo.ZoneInfo):
+    form = PeriodForm(request.GET or {"period": "24h"})
+    return form, period_from(form, tz=tz, now=timezone.now())
+
+
+def _when(value) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value
+    return parse_datetime(value) if isinstance(value, str) and value else None
+
+
+def _rate_limits(tenant) -> list[dict]:
+    """Routing's view of each provider for the tenant: quota use, cooldown, last 429."""
+    rows = []
+    for name, s in llm_routing.provider_status(tenant=tenant).items():
+        quota = s.get("quota_requests")
+        used = s.get("requests_today") or 0
+        rows.append(
+            {
+                "label": providers.get_provider(name).label,
+                "requests_today": used,
+                "quota_requests": quota,
+                "tokens_today": s.get("tokens_today") or 0,
+                "quota_tokens": s.get("quota_tokens"),
+                "used_percent": round(100 * used / quota, 1) if quota else None,
+                "threshold_percent": round(100 * (s.get("threshold") or 0), 1),
+                "cooldown_until": _when(s.get("cooldown_until")),
+                "last_429_at": _when(s.get("last_429_at")),
+                "skipped_reason": s.get("skipped_reason"),
+            }
+        )
+    return rows
+
+
+def _ledger_health() -> dict:
+    stats = usage.tracker_stats()
+    return {**stats, "last_flush_at": _when(stats.get("last_flush_at"))}
+
+
+def _render(request, *, tenant, tenants, tz, title):
+    form, period = _period(request, tz)
+    return render_screen(
+        request,
+        "admin/screens/usage.html",
+        title=title,
+        tenant=tenant,
+        active="screens:usage",
+        context={
+            "form": form,
+            "period": period,
+            "tz_name": tz.key,
+            "figures": dashboard_figures(tenants=tenants, period=period),
+            "rate_limits": _rate_limits(tenant) if tenant is not None else None,
+            "ledger": _ledger_health(),
+        },
+    )
 
 
 @require_GET
 def tenant_usage(request: HttpRequest, tenant_id) -> HttpResponse:
     tenant = tenant_for(request, tenant_id)
-    return render_screen(
+    return _render(
         request,
-        "admin/screens/usage.html",
-        title=f"Usage: {tenant.name}",
         tenant=tenant,
-        active="screens:usage",
+        tenants=tenant,
+        tz=zoneinfo.ZoneInfo(tenant.timezone),
+        title=f"Usage: {tenant.name}",
     )
 
 
 @require_GET
 def all_tenants_usage(request: HttpRequest) -> HttpResponse:
     if not request.user.is_superuser:
-        raise PermissionDenied
-    return render_screen(request, "admin/screens/usage.html", title="Usage across all tenants")
+        raise Http404("No such page.")
+    return _render(
+        request,
+        tenant=None,
+        tenants=selectors.tenants_for_user(request.user),
+        tz=zoneinfo.ZoneInfo("UTC"),
+        title="Usage across all tenants",
+    )

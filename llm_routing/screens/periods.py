@@ -1,8 +1,8 @@
 """The dashboard's period picker: 24 h, 7 d, 30 d or a custom range of local dates.
 
-Periods are read in the tenant's time zone (UTC for the all-tenants view): "30 d" is the
-30 days up to now, and a custom range runs from local midnight of its first date to local
-midnight after its last. Buckets are hours for short periods and local days beyond a week.
+Periods are read in the tenant's time zone (UTC for the all-tenants view): a custom range
+runs from local midnight of its first date to local midnight after its last. Buckets are
+hours up to a week and local days beyond.
 """
 
 from __future__ import annotations
@@ -36,18 +36,19 @@ class Period:
             f"{last.astimezone(self.tz).strftime(fmt)} ({self.tz.key})"
         )
 
-    def buckets(self) -> list[dt.datetime]:
-        """Every bucket's start, in local time: the x axis, with empty buckets kept."""
+    def buckets(self) -> list:
+        """Every bucket, empty ones included: local hours (aware) or local dates.
+
+        Hours step in UTC, so a DST change neither skips nor repeats one.
+        """
         if self.bucket == "hour":
-            # Whole UTC hours, so DST changes neither skip nor repeat an hour.
-            first = self.start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
-            count = int((self.end - first) / dt.timedelta(hours=1) + 0.999999)
-            return [(first + dt.timedelta(hours=i)).astimezone(self.tz) for i in range(count)]
+            count = int((self.end - self.start) / dt.timedelta(hours=1))
+            return [(self.start + dt.timedelta(hours=i)).astimezone(self.tz) for i in range(count)]
         day = self.start.astimezone(self.tz).date()
         last = (self.end - dt.timedelta(microseconds=1)).astimezone(self.tz).date()
         days = []
         while day <= last:
-            days.append(dt.datetime.combine(day, dt.time(), tzinfo=self.tz))
+            days.append(day)
             day += dt.timedelta(days=1)
         return days
 
@@ -86,14 +87,25 @@ class PeriodForm(forms.Form):
         return cleaned
 
 
+def _hour_floor(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def period_from(form: PeriodForm, *, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> Period:
-    """The chosen period, or the default one when the form has errors (shown beside it)."""
+    """The chosen period, or the default one when the form has errors (shown beside it).
+
+    Bounds fall on whole UTC hours, the grain of the usage summary: "24 h" is the current
+    hour and the 23 before it, "30 d" the last 30 local days including today.
+    """
     choice = (form.cleaned_data.get("period") if form.is_valid() else None) or DEFAULT
+    end = _hour_floor(now) + dt.timedelta(hours=1)
     if choice == "custom":
-        start = dt.datetime.combine(form.cleaned_data["start"], dt.time(), tzinfo=tz)
-        end = dt.datetime.combine(
-            form.cleaned_data["end"] + dt.timedelta(days=1), dt.time(), tzinfo=tz
-        )
-        return Period("custom", start, end, tz, "hour" if end - start <= HOURLY_UP_TO else "day")
-    span = PRESETS[choice]
-    return Period(choice, now - span, now, tz, "hour" if span <= HOURLY_UP_TO else "day")
+        first, last = form.cleaned_data["start"], form.cleaned_data["end"]
+        start = _hour_floor(dt.datetime.combine(first, dt.time(), tzinfo=tz))
+        end = _hour_floor(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz))
+    elif PRESETS[choice] > HOURLY_UP_TO:
+        first = (now.astimezone(tz) - PRESETS[choice] + dt.timedelta(days=1)).date()
+        start = _hour_floor(dt.datetime.combine(first, dt.time(), tzinfo=tz))
+    else:
+        start = end - PRESETS[choice]
+    return Period(choice, start, end, tz, "hour" if end - start <= HOURLY_UP_TO else "day")

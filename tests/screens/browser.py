@@ -62,9 +62,17 @@ def start_chromium():
     return driver, profile
 
 
-def screenshot(driver, name: str) -> Path:
-    """A full-page PNG under test-artifacts/screens/ (git-ignored), for people to look at."""
+def screenshot(driver, name: str, *, dark: bool = False) -> Path:
+    """A full-page PNG under test-artifacts/screens/ (git-ignored), for people to look at.
+
+    ``dark`` renders the page as a browser set to a dark colour scheme would.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    scheme = "dark" if dark else "light"
+    driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+    )
     height = driver.execute_script(
         "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)"
     )
@@ -78,4 +86,5 @@ def screenshot(driver, name: str) -> Path:
         driver.save_screenshot(str(path))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     return path

@@ -1,0 +1,212 @@
+"""The usage dashboard: its numbers are the usage rows', per tenant and period."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, Sum
+from django.urls import reverse
+from django.utils import timezone
+
+import usage
+from usage.models import ModelUsageStat, Status
+
+pytestmark = pytest.mark.django_db
+
+STATUSES = ["success"] * 6 + ["rate_limited", "timeout", "error", "auth_error", "invalid_request"]
+MODELS = [
+    ("groq", "llama-3.3-70b-versatile"),
+    ("groq", "llama-3.1-8b-instant"),
+    ("openrouter", "deepseek/deepseek-r1"),
+    ("llm7", "gpt-4o-mini"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _sync_ledger(settings):
+    settings.USAGE_TRACKER_SYNC = True
+
+
+def _track(tenant, at, rng, **fields):
+    provider, model = fields.pop("pair", rng.choice(MODELS))
+    values = {
+        "status": rng.choice(STATUSES),
+        "prompt_tokens": rng.randint(0, 4000),
+        "completion_tokens": rng.randint(0, 900),
+        "latency_ms": rng.randint(40, 9000),
+        "provider_cost": Decimal(rng.randint(1, 9999)) / 10**6
+        if provider == "openrouter"
+        else None,
+    }
+    values.update(fields)
+    usage.track(
+        tenant_id=tenant.pk,
+        provider=provider,
+        model=model,
+        request_id=uuid.uuid4(),
+        attempt=1,
+        created_at=at,
+        **values,
+    )
+
+
+def _spread(tenant, rng, count, *, hours_back=20):
+    now = timezone.now()
+    for _ in range(count):
+        _track(tenant, now - dt.timedelta(minutes=rng.randint(1, hours_back * 60)), rng)
+
+
+def _chart(page: str, name: str) -> dict:
+    found = re.search(
+        rf'<script id="chart-{name}" type="application/json">(.*?)</script>', page, re.S
+    )
+    return json.loads(found.group(1))
+
+
+def _cell(page: str, provider: str, model: str, field: str) -> str:
+    row = page.split(f'data-provider="{provider}" data-model="{model}"')[1].split("</tr>")[0]
+    return re.search(rf'data-field="{field}">([^<]*)<', row).group(1).strip()
+
+
+def test_the_dashboard_numbers_equal_the_usage_rows(client_a, tenant_a, tenant_b):
+    rng = random.Random(5)
+    _spread(tenant_a, rng, 120)
+    call_command("refresh_usage_summary", verbosity=0)  # half summarised, half raw tail
+    _spread(tenant_a, rng, 80)
+    _spread(tenant_b, rng, 50)  # another tenant's rows never count
+    _track(tenant_a, timezone.now() - dt.timedelta(days=3), rng)  # outside the 24 h
+
+    response = client_a.get(reverse("screens:usage", args=[tenant_a.pk]), {"period": "24h"})
+
+    page = response.content.decode()
+    start = response.context["period"].start
+    rows = ModelUsageStat.objects.filter(tenant_id=tenant_a.pk, created_at__gte=start)
+    assert rows.count() == 200
+    requests = _chart(page, "requests")
+    by_status = {s["key"]: sum(s["values"]) for s in requests["series"]}
+    expected = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
+    assert by_status == {Status(code).label: n for code, n in expected.items()}
+    for pair in rows.values("model__provider", "model__name").annotate(
+        n=Count("id"), p=Sum("prompt_tokens"), c=Sum("completion_tokens"), cost=Sum("cost_pusd")
+    ):
+        provider, model = pair["model__provider"], pair["model__name"]
+        assert int(_cell(page, provider, model, "requests")) == pair["n"]
+        assert int(_cell(page, provider, model, "prompt_tokens")) == pair["p"]
+        assert int(_cell(page, provider, model, "completion_tokens")) == pair["c"]
+        assert (
+            Decimal(_cell(page, provider, model, "cost_usd")) == Decimal(pair["cost"] or 0) / 10**12
+        )
+        token_row = next(
+            r for r in _chart(page, "tokens")["rows"] if r["label"] == f"{provider} · {model}"
+        )
+        assert token_row["values"] == [pair["p"], pair["c"]]
+    total_cost = Decimal(rows.aggregate(s=Sum("cost_pusd"))["s"]) / 10**12
+    assert sum(
+        Decimal(str(v)) for v in _chart(page, "cost-time")["series"][0]["values"]
+    ) == pytest.approx(total_cost)
+
+
+def test_latency_percentiles_per_provider_come_from_that_providers_rows(client_a, tenant_a):
+    rng = random.Random(7)
+    for latency in [100] * 50 + [2000] * 50:
+        _track(
+            tenant_a,
+            timezone.now() - dt.timedelta(minutes=5),
+            rng,
+            pair=("llm7", "gpt-4o-mini"),
+            latency_ms=latency,
+            status="success",
+        )
+    _track(
+        tenant_a,
+        timezone.now() - dt.timedelta(minutes=5),
+        rng,
+        pair=("groq", "llama-3.1-8b-instant"),
+        latency_ms=40,
+        status="success",
+    )
+
+    response = client_a.get(reverse("screens:usage", args=[tenant_a.pk]))
+
+    by_provider = {r["provider"]: r for r in response.context["figures"]["by_provider"]}
+    assert by_provider["llm7"]["latency_p50_ms"] <= 100 < by_provider["llm7"]["latency_p95_ms"]
+    assert by_provider["groq"]["latency_p95_ms"] <= 50
+
+
+def test_a_custom_range_is_read_in_the_tenants_time_zone(client_a, tenant_a):
+    rng = random.Random(3)
+    paris = dt.timezone(dt.timedelta(hours=1))  # Europe/Paris in January
+    late_evening = dt.datetime(2026, 1, 10, 23, 30, tzinfo=paris)  # 22:30 UTC, still the 10th
+    _track(tenant_a, late_evening, rng, status="success")
+    url = reverse("screens:usage", args=[tenant_a.pk])
+
+    tenth = client_a.get(url, {"period": "custom", "start": "2026-01-10", "end": "2026-01-10"})
+    eleventh = client_a.get(url, {"period": "custom", "start": "2026-01-11", "end": "2026-01-11"})
+
+    assert tenth.context["figures"]["all"]["requests"] == 1
+    assert eleventh.context["figures"]["all"]["requests"] == 0
+    assert tenth.context["period"].bucket == "hour"
+    assert len(tenth.context["period"].buckets()) == 24
+
+
+def test_a_thirty_day_view_has_one_bucket_per_local_day(client_a, tenant_a):
+    response = client_a.get(reverse("screens:usage", args=[tenant_a.pk]), {"period": "30d"})
+
+    assert response.context["period"].bucket == "day"
+    assert len(_chart(response.content.decode(), "requests")["x"]) == 30
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"period": "custom", "start": "2026-02-10", "end": "2026-02-01"}, "end"),
+        ({"period": "custom", "start": "2026-02-30", "end": "2026-03-01"}, "start"),
+        ({"period": "custom", "end": "2026-03-01"}, "start"),
+        ({"period": "fortnight"}, "period"),
+    ],
+)
+def test_a_bad_period_is_reported_beside_its_field_and_the_default_is_shown(
+    client_a, tenant_a, params, field
+):
+    response = client_a.get(reverse("screens:usage", args=[tenant_a.pk]), params)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="id_{field}_error"' in page
+    assert response.context["period"].key == "24h"
+
+
+def test_the_dashboard_shows_rate_limit_status_and_ledger_health(client_a, tenant_a):
+    page = client_a.get(reverse("screens:usage", args=[tenant_a.pk])).content.decode()
+
+    limits = page.split('id="table-limits"')[1].split("</table>")[0]
+    for label in ("Groq", "OpenRouter", "LLM7"):
+        assert label in limits
+    assert "14400" in limits  # Groq's default daily request quota
+    health = page.split('id="ledger-health"')[1].split("</dl>")[0]
+    assert "Buffered" in health and "Spilled" in health and "Last flush" in health
+
+
+def test_staff_of_another_tenant_get_404(client_a, tenant_b):
+    assert client_a.get(reverse("screens:usage", args=[tenant_b.pk])).status_code == 404
+
+
+def test_only_superusers_see_usage_across_tenants(client, client_a, superuser, tenant_a, tenant_b):
+    rng = random.Random(11)
+    _spread(tenant_a, rng, 7)
+    _spread(tenant_b, rng, 5)
+
+    assert client_a.get(reverse("screens:usage_all")).status_code == 404
+    client.force_login(superuser)
+    response = client.get(reverse("screens:usage_all"))
+
+    assert response.status_code == 200
+    assert response.context["figures"]["all"]["requests"] == 12
+    assert 'id="table-limits"' not in response.content.decode()
