@@ -95,3 +95,9 @@ def all_logs(caplog):
     for name in list(logging.root.manager.loggerDict):
         caplog.set_level(logging.DEBUG, logger=name)
     return caplog
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Users are logged in with force_login; a slow hasher would only slow the setup down.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
