@@ -214,10 +214,10 @@ def _route(
             continue
         if not api_key:
             continue
-        if reason := state.reserve(
-            tenant_id=view.tenant.pk, provider=name, allowance=_allowance(view, name)
-        ):
-            skipped.append(Skipped(name, reason))
+        allowance = _allowance(view, name)
+        reservation = state.reserve(tenant_id=view.tenant.pk, provider=name, allowance=allowance)
+        if isinstance(reservation, str):
+            skipped.append(Skipped(name, reservation))
             continue
         body = {**params, "model": candidate.model, "messages": messages}
         sent = time.perf_counter()
@@ -241,8 +241,9 @@ def _route(
             state.record(
                 tenant_id=view.tenant.pk,
                 provider=name,
-                tokens=completion.total_tokens,
+                tokens=completion.total_tokens if allowance.tokens is not None else 0,
                 report=report,
+                reservation=reservation,
             )
             usage.track(
                 tenant_id=view.tenant.pk,

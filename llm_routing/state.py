@@ -13,8 +13,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from django.db import IntegrityError, models, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import IntegrityError, connection, transaction
 
 from llm_routing import clock
 from llm_routing.models import ProviderState
@@ -35,8 +34,16 @@ class Allowance:
         return None if quota is None else max(1, math.ceil(self.threshold * quota - 1e-9))
 
 
-def _fresh(now: dt.datetime) -> Q:
-    return Q(window_ends_at__gt=now)
+_TABLE = ProviderState._meta.db_table
+
+
+def _db_datetime(value: dt.datetime | None):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _db_tenant(tenant_id):
+    field = ProviderState._meta.get_field("tenant").target_field
+    return field.get_db_prep_value(tenant_id, connection, prepared=False)
 
 
 def _ensure_row(tenant_id, provider: str) -> None:
@@ -47,43 +54,63 @@ def _ensure_row(tenant_id, provider: str) -> None:
         pass  # another process created it first
 
 
-def reserve(*, tenant_id, provider: str, allowance: Allowance) -> str | None:
+# Raw SQL on purpose: this runs on every routed request and the ORM would spend far longer
+# compiling the CASE expressions than the database spends running them. Every SET reads the
+# row's old values (standard SQL), so the window check is the same for each column.
+_RESERVE = f"""
+UPDATE {_TABLE} SET
+  requests_used = CASE WHEN window_ends_at > %(now)s THEN requests_used + 1 ELSE 1 END,
+  tokens_used = CASE WHEN window_ends_at > %(now)s THEN tokens_used ELSE 0 END,
+  reported_limit = CASE WHEN window_ends_at > %(now)s THEN reported_limit ELSE NULL END,
+  window_ends_at = CASE WHEN window_ends_at > %(now)s THEN window_ends_at ELSE %(next)s END
+WHERE tenant_id = %(tenant)s AND provider = %(provider)s
+  AND (cooldown_until IS NULL OR cooldown_until <= %(now)s)
+  AND (window_ends_at IS NULL OR window_ends_at <= %(now)s OR (
+    (reported_limit IS NULL OR requests_used < reported_limit * %(threshold)s){{caps}}))
+RETURNING requests_used, reported_limit
+"""
+
+
+def _reserve_sql(has_request_cap: bool, has_token_cap: bool) -> str:
+    caps = ""
+    if has_request_cap:
+        caps += " AND requests_used < %(request_cap)s"
+    if has_token_cap:
+        caps += " AND tokens_used < %(token_cap)s"
+    return _RESERVE.replace("{caps}", caps)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A counted request, and the counts right after it (to skip writes that change nothing)."""
+
+    requests_used: int
+    reported_limit: int | None
+
+
+def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | str:
     """Count one request, unless the provider is cooling down or at the quota threshold.
 
-    Returns None when the request was counted, else why the provider is skipped.
+    Returns the Reservation when the request was counted, else why the provider is skipped.
     """
     now = clock.now()
-    fresh = _fresh(now)
-    rows = ProviderState.objects.filter(tenant_id=tenant_id, provider=provider).filter(
-        Q(cooldown_until__isnull=True) | Q(cooldown_until__lte=now)
-    )
-    if (cap := allowance.cap(allowance.requests)) is not None:
-        rows = rows.filter(~fresh | Q(requests_used__lt=cap))
-    if (cap := allowance.cap(allowance.tokens)) is not None:
-        rows = rows.filter(~fresh | Q(tokens_used__lt=cap))
-    rows = rows.filter(
-        ~fresh
-        | Q(reported_limit__isnull=True)
-        | Q(requests_used__lt=F("reported_limit") * Value(allowance.threshold))
-    )
-    big = models.BigIntegerField()
-    changes = {
-        "requests_used": Case(
-            When(fresh, then=F("requests_used") + 1), default=Value(1), output_field=big
-        ),
-        "tokens_used": Case(When(fresh, then=F("tokens_used")), default=Value(0), output_field=big),
-        "reported_limit": Case(
-            When(fresh, then=F("reported_limit")), default=Value(None), output_field=big
-        ),
-        "window_ends_at": Case(
-            When(fresh, then=F("window_ends_at")),
-            default=Value(clock.next_utc_midnight(now)),
-            output_field=models.DateTimeField(),
-        ),
+    request_cap, token_cap = allowance.cap(allowance.requests), allowance.cap(allowance.tokens)
+    sql = _reserve_sql(request_cap is not None, token_cap is not None)
+    params = {
+        "now": _db_datetime(now),
+        "next": _db_datetime(clock.next_utc_midnight(now)),
+        "tenant": _db_tenant(tenant_id),
+        "provider": provider,
+        "threshold": float(allowance.threshold),
+        "request_cap": request_cap,
+        "token_cap": token_cap,
     }
     for _ in range(2):
-        if rows.update(**changes):
-            return None
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is not None:
+            return Reservation(requests_used=row[0], reported_limit=row[1])
         state = ProviderState.objects.filter(tenant_id=tenant_id, provider=provider).first()
         if state is not None:
             return skip_reason(state, allowance, now) or "busy, try again"
@@ -99,24 +126,41 @@ def record(
     report: RateLimitReport | None = None,
     cooldown: Cooldown | None = None,
     rate_limited: bool = False,
+    reservation: Reservation | None = None,
 ) -> None:
-    """Add an attempt's tokens and what the provider said about its limits."""
-    changes: dict = {}
+    """Add an attempt's tokens and what the provider said about its limits.
+
+    Pass ``tokens`` only when a token quota applies (nothing else reads the counter).
+    Nothing is written when the provider's report agrees with ``reservation``: on the
+    common path a routed request then costs one write, not two.
+    """
+    sets: list[str] = []
+    params: list = []
     if tokens:
-        changes["tokens_used"] = F("tokens_used") + tokens
-    if report is not None and report.daily_used is not None:
+        sets.append("tokens_used = tokens_used + %s")
+        params.append(int(tokens))
+    agrees = reservation is not None and report is not None and (
+        report.daily_used == reservation.requests_used
+        and report.daily_limit == reservation.reported_limit
+    )
+    if report is not None and report.daily_used is not None and not agrees:
         # The provider's own count is the truth about this key's use today.
-        changes["requests_used"] = report.daily_used
-        changes["reported_limit"] = report.daily_limit
+        sets += ["requests_used = %s", "reported_limit = %s"]
+        params += [report.daily_used, report.daily_limit]
         if report.daily_reset_at is not None:
-            changes["window_ends_at"] = report.daily_reset_at
+            sets.append("window_ends_at = %s")
+            params.append(_db_datetime(report.daily_reset_at))
     if cooldown is not None:
-        changes["cooldown_until"] = cooldown.until
-        changes["cooldown_reason"] = cooldown.reason[:200]
+        sets += ["cooldown_until = %s", "cooldown_reason = %s"]
+        params += [_db_datetime(cooldown.until), cooldown.reason[:200]]
     if rate_limited:
-        changes["last_429_at"] = clock.now()
-    if changes:
-        ProviderState.objects.filter(tenant_id=tenant_id, provider=provider).update(**changes)
+        sets.append("last_429_at = %s")
+        params.append(_db_datetime(clock.now()))
+    if not sets:
+        return
+    sql = f"UPDATE {_TABLE} SET {', '.join(sets)} WHERE tenant_id = %s AND provider = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, _db_tenant(tenant_id), provider])
 
 
 def skip_reason(state: ProviderState, allowance: Allowance, now: dt.datetime) -> str | None:

@@ -26,7 +26,8 @@ def provider_status(*, tenant: Any) -> dict[str, dict[str, Any]]:
             reason = "no key stored"
         result[name] = {
             "requests_today": row.requests_used if in_window else 0,
-            "tokens_today": row.tokens_used if in_window else 0,
+            # Tokens are counted only against a token quota (the ledger has the full story).
+            "tokens_today": (row.tokens_used if in_window else 0) if quota.tokens else None,
             "quota_requests": quota.requests,
             "quota_tokens": quota.tokens,
             "reported_limit": row.reported_limit if in_window else None,

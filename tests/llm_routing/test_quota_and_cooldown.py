@@ -128,9 +128,13 @@ def test_one_tenants_quota_leaves_another_tenants_routing_unchanged(
 
 
 def test_provider_status_reports_use_quota_and_threshold(make_tenant, stub_provider, routing_clock):
-    tenant = make_tenant(preferred_provider="llm7", daily_quotas={"llm7": {"requests": 50}})
+    tenant = make_tenant(preferred_provider="llm7",
+                         daily_quotas={"llm7": {"requests": 50, "tokens": 1000}})
     providers_used(tenant, 3)
     status = provider_status(tenant=tenant)["llm7"]
     assert status["requests_today"] == 3 and status["tokens_today"] == 18
-    assert (status["quota_requests"], status["threshold"]) == (50, 0.8)
+    assert (status["quota_requests"], status["quota_tokens"], status["threshold"]) == (
+        50, 1000, 0.8
+    )
     assert status["skipped_reason"] is None
+    assert provider_status(tenant=tenant)["groq"]["tokens_today"] is None  # no token quota

@@ -1,0 +1,104 @@
+"""Shared set-up for the router benchmarks: a throwaway database, Django, the stub provider
+running in its own process, and tenants holding the stub's good keys.
+
+Not a benchmark itself. The database is ``var/bench-router.sqlite3`` (recreated) unless
+DATABASE_URL is set, in which case that database is used as is (migrated first).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SQLITE_FILE = ROOT / "var" / "bench-router.sqlite3"
+
+
+def configure_environment(fresh: bool) -> None:
+    """Environment for this process (and inherited by workers), before Django starts."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # DEBUG off: Django would otherwise keep every query in memory and skew the timings.
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 50)
+    os.environ["LOG_LEVEL"] = "WARNING"
+    if "FIELD_ENCRYPTION_KEYS" not in os.environ:
+        from cryptography.fernet import Fernet
+
+        os.environ["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+    if "DATABASE_URL" not in os.environ:
+        SQLITE_FILE.parent.mkdir(exist_ok=True)
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{SQLITE_FILE}{suffix}").unlink(missing_ok=True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{SQLITE_FILE}"
+
+
+def setup_django(migrate: bool) -> None:
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_stub() -> tuple[subprocess.Popen, int]:
+    """The stub provider in its own process, so it does not share this one's GIL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "stub_provider", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        raise SystemExit("the stub provider did not start")
+    for provider in ("groq", "openrouter", "llm7"):
+        os.environ[f"{provider.upper()}_BASE_URL"] = f"http://127.0.0.1:{port}/{provider}/v1"
+    return process, port
+
+
+def point_settings_at_stub(port: int) -> None:
+    from django.conf import settings
+
+    for provider in ("groq", "openrouter", "llm7"):
+        setattr(settings, f"{provider.upper()}_BASE_URL", f"http://127.0.0.1:{port}/{provider}/v1")
+
+
+def make_tenant(slug: str, **config):
+    from llm_routing.stub.server import derive_good_key
+    from tenants import services
+    from tenants.models import Tenant
+
+    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug})
+    services.tenant_set_tokens(
+        tenant=tenant, tokens={p: derive_good_key(p) for p in ("groq", "openrouter", "llm7")}
+    )
+    services.tenant_update_inference_config(tenant=tenant, patch=config, replace=False)
+    return tenant
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(int(round(fraction * (len(ordered) - 1))), len(ordered) - 1)
+    return ordered[index]
