@@ -27,8 +27,9 @@ MESSAGES = [{"role": "user", "content": "One line about concurrency, please."}]
 def worker(threads: int, calls: int) -> None:
     router_common.configure_environment(fresh=False)
     router_common.setup_django(migrate=False)
-    import usage
     from django.db import connection
+
+    import usage
     from llm_routing import RoutingError, complete
 
     totals = {"calls": 0, "attempts": 0, "errors": 0}
@@ -102,6 +103,7 @@ def main() -> None:
 
 def report(args, results) -> None:
     from django.db.models import Count
+
     from tenants.models import Tenant
     from usage.models import ModelUsageStat
 

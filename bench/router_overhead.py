@@ -34,8 +34,9 @@ def main() -> None:
 
 
 def run(calls: int, block: int, port: int) -> None:
-    import usage
     from django.db import connection
+
+    import usage
     from llm_routing import complete, http_client
     from llm_routing.stub.server import derive_good_key
 
@@ -48,10 +49,10 @@ def run(calls: int, block: int, port: int) -> None:
     def bare() -> None:
         response = client.post(url, json=body, headers=headers)
         response.raise_for_status()
-        response.json()["choices"][0]["message"]["content"]
+        assert response.json()["choices"][0]["message"]["content"]
 
     def routed() -> None:
-        complete(tenant=tenant, messages=MESSAGES, max_tokens=32).content
+        assert complete(tenant=tenant, messages=MESSAGES, max_tokens=32).content
 
     for _ in range(100):  # warm up connections, caches and the price book
         bare()
