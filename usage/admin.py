@@ -15,7 +15,7 @@ from django.db import connections
 from django.utils.functional import cached_property
 
 from tenants.selectors import tenants_for_user
-from usage.models import ModelUsageStat, Price, ProviderModel, Status
+from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel, Status
 
 
 class CappedCountPaginator(Paginator):
@@ -53,13 +53,23 @@ class TenantFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _models_seen_by(user):
+    """Models the user's tenants have used (per the summary table, which is small)."""
+    models = ProviderModel.objects.order_by("provider", "name")
+    if user.is_superuser:
+        return models
+    return models.filter(
+        pk__in=ModelUsageSummary.objects.filter(tenant__in=tenants_for_user(user)).values("model_id")
+    )
+
+
 class ProviderFilter(admin.SimpleListFilter):
     title = "provider"
     parameter_name = "provider"
 
     def lookups(self, request, model_admin):
-        providers = ProviderModel.objects.values_list("provider", flat=True).distinct()
-        return [(p, p) for p in sorted(set(providers))]
+        providers = {m.provider for m in _models_seen_by(request.user)}
+        return [(p, p) for p in sorted(providers)]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -72,7 +82,7 @@ class ModelFilter(admin.SimpleListFilter):
     parameter_name = "model"
 
     def lookups(self, request, model_admin):
-        return [(str(m.pk), str(m)) for m in ProviderModel.objects.order_by("provider", "name")]
+        return [(str(m.pk), str(m)) for m in _models_seen_by(request.user)]
 
     def queryset(self, request, queryset):
         if self.value() and self.value().isdigit():
@@ -87,7 +97,11 @@ class ModelUsageStatAdmin(admin.ModelAdmin):
         "completion_tokens", "latency_ms", "cost_display", "error_type",
     )
     list_filter = (
-        TenantFilter, ProviderFilter, ModelFilter, "status", ("created_at", admin.DateFieldListFilter),
+        TenantFilter,
+        ProviderFilter,
+        ModelFilter,
+        "status",
+        ("created_at", admin.DateFieldListFilter),
     )
     list_select_related = ("model", "tenant")
     list_per_page = 100
@@ -105,7 +119,8 @@ class ModelUsageStatAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(tenant_id__in=list(tenants_for_user(request.user).values_list("pk", flat=True)))
+        allowed = list(tenants_for_user(request.user).values_list("pk", flat=True))
+        return queryset.filter(tenant_id__in=allowed)
 
     @admin.display(description="status", ordering="status")
     def status_label(self, row):

@@ -209,6 +209,9 @@ class ModelUsageSummary(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.model_id} {self.hour:%Y-%m-%d %H}:00Z"
+
     @property
     def failed(self) -> int:
         return self.requests - self.successes
@@ -225,3 +228,6 @@ class SummaryState(models.Model):
 
     class Meta:
         db_table = "usage_summary_state"
+
+    def __str__(self) -> str:
+        return f"summarised through seq {self.watermark}"

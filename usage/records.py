@@ -74,8 +74,8 @@ def normalise(raw: tuple) -> Record:
         # An unknown status is still an attempt that happened: keep it as an error and say so.
         code, error_type = Status.ERROR, f"bad_status:{str(status)[:29]}"
     cost = None
-    if provider_cost is not None and not isinstance(provider_cost, bool):
-        cost = str(provider_cost) if isinstance(provider_cost, Decimal | int | float | str) else None
+    if isinstance(provider_cost, Decimal | int | float | str) and provider_cost is not True:
+        cost = None if provider_cost is False else str(provider_cost)
     return Record(
         id=record_id(int(created_at.timestamp() * 1000)),
         created_at=created_at,

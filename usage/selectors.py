@@ -66,11 +66,8 @@ def _models(using: str) -> dict[int, tuple[str, str]]:
     return {m.id: (m.provider, m.name) for m in ProviderModel.objects.using(using).all()}
 
 
-def _hour_rows(ids, start: datetime, end: datetime, using: str) -> list[tuple]:
-    """(tenant_id, model_id, hour, *METRIC_FIELDS) for the period: summary + unsummarised tail."""
-    if not ids:
-        return []
-    connection = connections[using]
+def _hour_rows_sql(ids, start: datetime, end: datetime, connection) -> tuple[str, list]:
+    """The summary + unsummarised tail query behind ``_hour_rows`` (and ``period_usage``)."""
     marks, values = _in_list(ids, connection)
     at_start = connection.ops.adapt_datetimefield_value(start)
     at_end = connection.ops.adapt_datetimefield_value(end)
@@ -85,8 +82,17 @@ def _hour_rows(ids, start: datetime, end: datetime, using: str) -> list[tuple]:
         f"AND tenant_id IN ({marks}) AND created_at >= %s AND created_at < %s "
         "GROUP BY 1, 2, 3"
     )
+    return sql, [*values, at_start, at_end, *values, at_start, at_end]
+
+
+def _hour_rows(ids, start: datetime, end: datetime, using: str) -> list[tuple]:
+    """(tenant_id, model_id, hour, *METRIC_FIELDS) for the period: summary + unsummarised tail."""
+    if not ids:
+        return []
+    connection = connections[using]
+    sql, params = _hour_rows_sql(ids, start, end, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, at_start, at_end, *values, at_start, at_end])
+        cursor.execute(sql, params)
         return cursor.fetchall()
 
 
@@ -226,6 +232,45 @@ def current_rates(
     return result
 
 
+
+def _bucket_rows(ids, start: datetime, end: datetime, zone, bucket: str, using: str) -> list:
+    """(model_id, bucket key, *METRIC_FIELDS), summed over tenants in the database.
+
+    PostgreSQL also folds hours into the zone's local days, so a 30-day view reads back
+    days x models rows whatever the number of tenants; SQLite returns hours, folded here.
+    """
+    if not ids:
+        return []
+    connection = connections[using]
+    inner, params = _hour_rows_sql(ids, start, end, connection)
+    sums = ", ".join(f"CAST(sum({m}) AS bigint)" for m in METRIC_FIELDS)
+    if connection.vendor == "postgresql" and bucket == "day":
+        key, params = "CAST(hour AT TIME ZONE %s AS date)", [zone.key, *params]
+    elif connection.vendor == "postgresql":
+        key = "CAST(extract(epoch FROM hour) AS bigint)"  # ints load far faster than datetimes
+    else:
+        key = "hour"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT model_id, {key} AS bucket, {sums} FROM ({inner}) AS h GROUP BY 1, 2", params
+        )
+        rows = cursor.fetchall()
+    local: dict = {}
+
+    def bucket_of(value):
+        if value not in local:
+            if isinstance(value, date) and not isinstance(value, datetime):
+                local[value] = value  # already the local day
+            else:
+                moment = (
+                    datetime.fromtimestamp(value, UTC) if isinstance(value, int) else _as_utc(value)
+                ).astimezone(zone)
+                local[value] = moment.date() if bucket == "day" else moment
+        return local[value]
+
+    return [(row[0], bucket_of(row[1]), row[2:]) for row in rows]
+
+
 def period_usage(
     *,
     tenants,
@@ -249,23 +294,27 @@ def period_usage(
         raise ValueError("bucket must be 'day' or 'hour'")
     zone = _zone(tenants, tz)
     names = _models(using)
+    cells: dict[tuple, Agg] = {}
+    for model_id, key, figures in _bucket_rows(
+        _tenant_ids(tenants), start, end, zone, bucket, using
+    ):
+        agg = cells.get((key, model_id))
+        if agg is None:
+            agg = cells[(key, model_id)] = Agg()
+        agg.add(figures)
+    # Every other grouping is a sum of these (bucket, model) cells: few, whatever the rows.
     per_bucket: dict = {}
     per_model: dict[int, Agg] = {}
     per_provider: dict[str, Agg] = {}
     overall = Agg()
-    for row in _hour_rows(_tenant_ids(tenants), start, end, using):
-        local = _as_utc(row[2]).astimezone(zone)
-        figures = row[3:]
-        for group, key in (
-            (per_bucket, local.date() if bucket == "day" else local),
-            (per_model, row[1]),
-            (per_provider, names[row[1]][0]),
+    for (key, model_id), agg in cells.items():
+        for group, group_key in (
+            (per_bucket, key),
+            (per_model, model_id),
+            (per_provider, names[model_id][0]),
         ):
-            agg = group.get(key)
-            if agg is None:
-                agg = group[key] = Agg()
-            agg.add(figures)
-        overall.add(figures)
+            group.setdefault(group_key, Agg()).add(agg.values)
+        overall.add(agg.values)
     by_model = [
         {"provider": names[m][0], "model": names[m][1], **agg.as_dict()}
         for m, agg in per_model.items()

@@ -132,7 +132,9 @@ def read_records(path: Path) -> Iterator[Record]:
                 logger.error("usage spill %s: line %d is not a record, skipped", path.name, number)
 
 
-def replay_file(path: Path, write: Callable[[list[Record]], int], batch: int = 5000) -> tuple[int, int]:
+def replay_file(
+    path: Path, write: Callable[[list[Record]], int], batch: int = 5000
+) -> tuple[int, int]:
     """Write every record of a claimed file, then delete it. Returns (records, newly written).
 
     Raises whatever ``write`` raises (the database is down): the file stays, claimed by this

@@ -31,14 +31,15 @@ class RefreshReport:
     mode: str
     from_seq: int
     to_seq: int
+    new_rows: int
     groups: int
     since: datetime | None
 
     def __str__(self) -> str:
         since = f" since {self.since:%Y-%m-%d %H:00}Z" if self.since else ""
         return (
-            f"usage summary {self.mode}{since}: rows seq {self.from_seq}..{self.to_seq} "
-            f"({self.to_seq - self.from_seq} new), {self.groups} hour groups written"
+            f"usage summary {self.mode}{since}: {self.new_rows} new rows "
+            f"(seq {self.from_seq}..{self.to_seq}), {self.groups} hour groups written"
         )
 
 
@@ -105,6 +106,10 @@ def refresh_summary(
         if full:
             since = _oldest_raw_hour(cursor)
         groups = 0
+        cursor.execute(
+            "SELECT count(*) FROM model_usage_stats WHERE seq > %s AND seq <= %s", [start, top]
+        )
+        new_rows = cursor.fetchone()[0]
         if since is not None:
             # Hours whose raw rows were pruned can only keep the summary they have.
             since = max(floor_hour(since), state.pruned_before or since)
@@ -119,7 +124,9 @@ def refresh_summary(
         state.watermark = top
         state.refreshed_at = timezone.now()
         state.save(using=using, update_fields=["watermark", "refreshed_at"])
-    return RefreshReport(mode=mode, from_seq=start, to_seq=top, groups=groups, since=since)
+    return RefreshReport(
+        mode=mode, from_seq=start, to_seq=top, new_rows=new_rows, groups=groups, since=since
+    )
 
 
 def summarised_through(using: str = "default") -> int:

@@ -137,7 +137,9 @@ class Tracker:
             self.written += writer.write_records([record], using=self.using)
             self.last_flush_at = datetime.now(UTC)
         except Exception as exc:  # noqa: BLE001 - never fail the caller; the queue retries
-            logger.warning("usage: synchronous write failed (%s); queued instead", type(exc).__name__)
+            logger.warning(
+                "usage: synchronous write failed (%s); queued instead", type(exc).__name__
+            )
             self.track(record)
 
     def flush(self, timeout: float | None = None) -> bool:

@@ -143,7 +143,9 @@ def _clean(data):
 
 
 @pytest.mark.django_db
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batches=batches)
 def test_summaries_equal_an_aggregate_of_the_raw_rows(batches):
     ModelUsageStat.objects.all().delete()

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import usage
-from tests.usage.conftest import rows_of, track_args, wait_for
+from tests.usage.conftest import rows_of, track_args
 from usage import spill
 from usage.models import ModelUsageStat, Status
 from usage.records import normalise
@@ -69,7 +69,9 @@ def test_a_spill_file_replayed_twice_writes_each_record_once(db, tmp_path, make_
     assert not list(tmp_path.iterdir())
 
 
-def test_a_torn_last_line_of_a_spill_file_is_skipped_and_the_rest_replayed(db, tmp_path, make_tenant):
+def test_a_torn_last_line_of_a_spill_file_is_skipped_and_the_rest_replayed(
+    db, tmp_path, make_tenant
+):
     tenant = make_tenant()
     records = [
         normalise(tuple(track_args(tenant.pk, i).values()) + ("", None, datetime.now(UTC)))

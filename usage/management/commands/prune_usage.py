@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from usage.locks import command_lock
 from usage.durations import parse_duration
+from usage.locks import command_lock
 from usage.retention import prune_usage
 
 

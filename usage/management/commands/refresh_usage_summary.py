@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from usage.locks import command_lock
 from usage.durations import parse_since
+from usage.locks import command_lock
 from usage.spill_replay import replay_orphaned_spill
 from usage.summary import refresh_summary
 

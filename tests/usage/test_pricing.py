@@ -1,0 +1,83 @@
+"""Acceptance 4: the price in force at the request's time; no price means unknown, not 0."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+import usage
+from tests.usage.conftest import rows_of, track_args
+from usage.models import CostSource, Price
+
+OLD = datetime(2025, 1, 1, tzinfo=UTC)
+NEW = datetime(2025, 7, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def prices(db):
+    Price.objects.create(provider="groq", model="m1", input_per_million=Decimal("1.00"),
+                         output_per_million=Decimal("2.00"), effective_from=OLD)
+    Price.objects.create(provider="groq", model="m1", input_per_million=Decimal("0.50"),
+                         output_per_million=Decimal("4.000001"), effective_from=NEW)
+
+
+def test_cost_uses_the_price_in_force_at_the_requests_time(prices):
+    def cost(at):
+        return usage.cost_for(provider="groq", model="m1", prompt_tokens=1_000_000,
+                              completion_tokens=500_000, at=at)
+
+    assert cost(datetime(2025, 3, 1, tzinfo=UTC)) == (Decimal("2"), "price_table")
+    assert cost(NEW) == (Decimal("2.5000005"), "price_table")
+    assert cost(datetime(2024, 12, 31, 23, 59, tzinfo=UTC)) == (None, "unknown")
+
+
+def test_an_unpriced_model_costs_unknown_not_zero(db):
+    assert usage.cost_for(provider="groq", model="nobody-priced-this", prompt_tokens=10,
+                          completion_tokens=10, at=NEW) == (None, "unknown")
+
+
+def test_a_provider_reported_cost_wins_and_says_so(prices):
+    assert usage.cost_for(provider="groq", model="m1", prompt_tokens=10, completion_tokens=10,
+                          at=NEW, provider_cost=Decimal("0.000123")) == (Decimal("0.000123"),
+                                                                           "provider")
+
+
+def test_tracked_rows_store_exact_costs_and_their_source(prices, settings, make_tenant):
+    settings.USAGE_TRACKER_SYNC = True
+    tenant = make_tenant()
+    usage.track(**track_args(tenant.pk, 1, model="m1", prompt_tokens=3, completion_tokens=7,
+                             created_at=datetime(2025, 3, 1, tzinfo=UTC)))
+    usage.track(**track_args(tenant.pk, 2, model="m1", prompt_tokens=3, completion_tokens=7,
+                             created_at=datetime(2025, 8, 1, tzinfo=UTC)))
+    usage.track(**track_args(tenant.pk, 3, model="unpriced", created_at=NEW))
+    usage.track(**track_args(tenant.pk, 4, model="unpriced", created_at=NEW,
+                             provider_cost=Decimal("0.0042")))
+    by_request = {r.request_id: r for r in rows_of(tenant.pk)}
+    costs = [
+        (by_request[track_args(tenant.pk, i)["request_id"]].cost_usd,
+         by_request[track_args(tenant.pk, i)["request_id"]].cost_source)
+        for i in (1, 2, 3, 4)
+    ]
+    assert costs == [
+        (Decimal("0.000017"), CostSource.PRICE_TABLE),          # 3 x 1.00 + 7 x 2.00 per M
+        (Decimal("0.000029500007"), CostSource.PRICE_TABLE),    # 3 x 0.50 + 7 x 4.000001 per M
+        (None, CostSource.UNKNOWN),
+        (Decimal("0.0042"), CostSource.PROVIDER),
+    ]
+
+
+def test_the_shipped_catalogue_prices_the_default_models(db):
+    for provider, model in (("groq", "llama-3.3-70b-versatile"), ("groq", "qwen/qwen3-32b"),
+                            ("openrouter", "deepseek/deepseek-r1"), ("llm7", "gpt-4o-mini")):
+        cost, source = usage.cost_for(provider=provider, model=model, prompt_tokens=1000,
+                                      completion_tokens=1000, at=datetime.now(UTC))
+        assert source == "price_table" and cost > 0
+
+
+def test_a_negative_price_is_refused_with_a_clear_error(db):
+    from django.core.exceptions import ValidationError
+
+    price = Price(provider="groq", model="m2", input_per_million=Decimal("-1"),
+                  output_per_million=Decimal("1"), effective_from=NEW)
+    with pytest.raises(ValidationError):
+        price.full_clean()
