@@ -107,6 +107,19 @@ class InferenceConfigForm(forms.Form):
     def model_fields(self):
         return [self[f"model_{p}"] for p in providers.provider_names()]
 
+    def leading_fields(self):
+        """Everything above the quota table, in page order (for templates)."""
+        return [
+            self["preferred_provider"],
+            self["auto_failover"],
+            *self.model_fields(),
+            self["failover_order"],
+        ]
+
+    def trailing_fields(self):
+        """Everything below the quota table (for templates)."""
+        return [self["quota_threshold_percent"]]
+
     def quota_rows(self):
         """(provider label, requests field, tokens field) per provider, for templates."""
         return [

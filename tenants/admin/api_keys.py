@@ -54,15 +54,6 @@ class TenantAPIKeyAdmin(TenantScopedAdmin):
     list_select_related = ("tenant", "created_by")
     list_filter = (RevokedFilter,)
     search_fields = ("name", "prefix", "tenant__name", "tenant__slug")
-    fields = (
-        "name",
-        "tenant",
-        "key_label",
-        "created_at",
-        "created_by",
-        "last_used_at",
-        "revoked_at",
-    )
     readonly_fields = (
         "tenant",
         "key_label",
@@ -71,6 +62,8 @@ class TenantAPIKeyAdmin(TenantScopedAdmin):
         "last_used_at",
         "revoked_at",
     )
+    # Only the name can be changed; the key itself is never shown after creation.
+    fields = ("name", *readonly_fields)
     actions = ("revoke_selected",)
 
     @admin.display(description="key")

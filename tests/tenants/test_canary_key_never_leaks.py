@@ -39,6 +39,21 @@ def tenants_table_as_text() -> str:
         return repr(cursor.fetchall())
 
 
+def assert_stored_without_trace(tenant, canaries, responses, logs) -> None:
+    """Every canary is stored and readable, yet absent from rows, responses and logs."""
+    tenant.refresh_from_db()
+    for provider, canary in canaries.items():
+        assert services.tenant_provider_key(tenant=tenant, provider=provider) == canary
+    assert_no_trace(tenants_table_as_text(), canaries.values())
+    assert_no_trace(every_row_as_text(), canaries.values())
+    for response in responses:
+        assert_no_trace(response.content.decode(), canaries.values())
+    # The SQL log carries the ciphertexts: proof that the statements were captured.
+    assert tenant.llm_tokens["groq"] in logs.text
+    assert_no_trace(logs.text, canaries.values())
+    assert_no_trace(repr([(r.msg, r.args) for r in logs.records]), canaries.values())
+
+
 def test_keys_saved_through_the_api_leave_no_trace(
     tenant_a, staff_a, api_key_for, all_logs, sql_logged
 ):
@@ -64,17 +79,7 @@ def test_keys_saved_through_the_api_leave_no_trace(
     ]
     assert [r.status_code for r in responses] == [200, 200, 400, 200, 200, 200]
 
-    tenant_a.refresh_from_db()
-    for provider, canary in canaries.items():
-        assert services.tenant_provider_key(tenant=tenant_a, provider=provider) == canary
-    assert_no_trace(tenants_table_as_text(), canaries.values())
-    assert_no_trace(every_row_as_text(), canaries.values())
-    for response in responses:
-        assert_no_trace(response.content.decode(), canaries.values())
-    # The SQL log carries the ciphertexts: proof that the statements were captured.
-    assert tenant_a.llm_tokens["groq"] in all_logs.text
-    assert_no_trace(all_logs.text, canaries.values())
-    assert_no_trace(repr([(r.msg, r.args) for r in all_logs.records]), canaries.values())
+    assert_stored_without_trace(tenant_a, canaries, responses, all_logs)
 
 
 def test_keys_saved_through_the_admin_leave_no_trace(
@@ -105,13 +110,4 @@ def test_keys_saved_through_the_admin_leave_no_trace(
         pages.append(superuser_client.get(page))
         assert pages[-1].status_code == 200
 
-    tenant_a.refresh_from_db()
-    for provider, canary in canaries.items():
-        assert services.tenant_provider_key(tenant=tenant_a, provider=provider) == canary
-    assert_no_trace(tenants_table_as_text(), canaries.values())
-    assert_no_trace(every_row_as_text(), canaries.values())
-    for page in pages:
-        assert_no_trace(page.content.decode(), canaries.values())
-    assert tenant_a.llm_tokens["groq"] in all_logs.text
-    assert_no_trace(all_logs.text, canaries.values())
-    assert_no_trace(repr([(r.msg, r.args) for r in all_logs.records]), canaries.values())
+    assert_stored_without_trace(tenant_a, canaries, pages, all_logs)
