@@ -85,3 +85,8 @@ def test_a_key_needs_a_name(superuser_client, tenant_a):
 def test_the_add_page_can_preselect_a_tenant(superuser_client, tenant_a):
     page = superuser_client.get(f"/admin/tenants/tenantapikey/add/?tenant={tenant_a.pk}")
     assert page.context["form"]["tenant"].value() == str(tenant_a.pk)
+
+
+def test_the_tenant_page_links_to_creating_a_key_for_it(superuser_client, tenant_a):
+    html = superuser_client.get(f"/admin/tenants/tenant/{tenant_a.pk}/change/").content.decode()
+    assert f"/admin/tenants/tenantapikey/add/?tenant={tenant_a.pk}" in html
