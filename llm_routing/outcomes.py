@@ -113,40 +113,34 @@ def _http_error(reply: HttpReply, secret: str | None) -> ProviderError:
     )
 
 
+def _bad_200(status: int, error_type: str, what: str) -> ProviderError:
+    """A 2xx that is not a completion: transient, another provider may do better."""
+    return ProviderError(
+        outcome=ERROR,
+        error_type=error_type,
+        reason=f"HTTP {status} {what}",
+        retryable=True,
+        status_code=status,
+    )
+
+
 def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None) -> Completion:
     """The completion in a provider's answer, or ProviderError saying what went wrong."""
-    if not 200 <= reply.status_code < 300:
+    status = reply.status_code
+    if not 200 <= status < 300:
         raise _http_error(reply, secret)
     data = _decode(reply.content)
     if not isinstance(data, dict):
-        raise ProviderError(
-            outcome=ERROR,
-            error_type="malformed_body",
-            reason=f"HTTP {reply.status_code} with a body that is not a JSON object",
-            retryable=True,
-            status_code=reply.status_code,
-        )
+        raise _bad_200(status, "malformed_body", "with a body that is not a JSON object")
     if data.get("error"):
         said = _error_message(data, secret) or "no message"
-        raise ProviderError(
-            outcome=ERROR,
-            error_type="error_in_200",
-            reason=f"HTTP {reply.status_code} carrying an error: {said}",
-            retryable=True,
-            status_code=reply.status_code,
-        )
+        raise _bad_200(status, "error_in_200", f"carrying an error: {said}")
     choices = data.get("choices")
     first = choices[0] if isinstance(choices, list) and choices else None
     message = first.get("message") if isinstance(first, dict) else None
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(message, dict) or not isinstance(content, str | None):
-        raise ProviderError(
-            outcome=ERROR,
-            error_type="malformed_body",
-            reason=f"HTTP {reply.status_code} without choices[0].message",
-            retryable=True,
-            status_code=reply.status_code,
-        )
+        raise _bad_200(status, "malformed_body", "without choices[0].message")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
     model = data.get("model")
