@@ -193,3 +193,12 @@ def test_the_change_history_names_changed_keys_without_their_value(superuser_cli
     html = superuser_client.get(f"/admin/tenants/tenant/{tenant_a.pk}/history/").content.decode()
     assert "llm7 key" in html
     assert key not in html
+
+
+def test_a_superuser_can_delete_a_tenant_with_its_keys(superuser_client, tenant_a):
+    services.tenant_set_tokens(tenant=tenant_a, tokens={"groq": make_key("groq")})
+    services.api_key_create(tenant=tenant_a, name="svc")
+    delete = f"/admin/tenants/tenant/{tenant_a.pk}/delete/"
+    assert superuser_client.get(delete).status_code == 200
+    assert superuser_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Tenant.objects.filter(pk=tenant_a.pk).exists()
