@@ -49,12 +49,12 @@ def tenant_set_tokens(*, tenant: Tenant, tokens: dict[str, Any]) -> dict[str, st
     """
     if not isinstance(tokens, dict):
         raise TokenValidationError({"": "must be an object of provider -> key"})
-    errors = {
-        str(provider): problem
-        for provider, token in tokens.items()
-        if (problem := token_format_problem(provider, "" if token is None else token))
-        and not (token is None and providers.is_known(provider))
-    }
+    errors: dict[str, str] = {}
+    for provider, token in tokens.items():
+        # null removes a key, but only a known provider's: a typo must not pass silently.
+        removing = token is None and providers.is_known(provider)
+        if not removing and (problem := token_format_problem(provider, token)):
+            errors[str(provider)] = problem
     if errors:
         raise TokenValidationError(errors)
     if not tokens:
