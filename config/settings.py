@@ -18,9 +18,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 
-# The insecure fallback exists so the first README command needs no setup; the
-# security.W009 deploy check flags it whenever DEBUG is off.
-SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-local-development-only-change-me")
+# The insecure fallback exists so the first README command needs no setup; with DEBUG off
+# system check tenants.E002 refuses to start with it.
+DEV_SECRET_KEY = "django-insecure-local-development-only-change-me"
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

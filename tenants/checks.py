@@ -32,3 +32,24 @@ def check_encryption_keys(app_configs, **kwargs):
     if problems and not keys and not settings.DEBUG:
         problems = ["FIELD_ENCRYPTION_KEYS is empty; with DEBUG off it is required"]
     return [Error(problem, hint=MAKE_A_KEY, id="tenants.E001") for problem in problems]
+
+
+@register(Tags.security, deploy=False)
+def check_secret_key(app_configs, **kwargs):
+    """With DEBUG off, SECRET_KEY must be set and must not be the development default
+    (tenants.E002): sessions, CSRF tokens and key fingerprints all derive from it."""
+    if settings.DEBUG:
+        return []
+    key = settings.SECRET_KEY or ""
+    if key == getattr(settings, "DEV_SECRET_KEY", None) or len(key) < 50:
+        return [
+            Error(
+                "SECRET_KEY is missing, too short or the development default, with DEBUG off",
+                hint=(
+                    "Set SECRET_KEY to 50 or more random characters, e.g. the output of "
+                    '`python -c "import secrets; print(secrets.token_urlsafe(50))"`.'
+                ),
+                id="tenants.E002",
+            )
+        ]
+    return []

@@ -113,3 +113,13 @@ def test_with_debug_on_a_malformed_configured_key_is_still_an_error(settings):
     errors = check_encryption_keys(None)
     assert [e.id for e in errors] == ["tenants.E001"]
     assert "entry 1" in errors[0].msg
+
+
+@pytest.mark.parametrize("secret_key", ["", "short", django_settings.DEV_SECRET_KEY])
+def test_startup_fails_with_a_missing_or_development_secret_key(tmp_path, secret_key):
+    env = production_env(tmp_path, SECRET_KEY=secret_key)
+    if not secret_key:
+        del env["SECRET_KEY"]
+    result = manage(env, "check")
+    assert result.returncode != 0
+    assert "tenants.E002" in result.stderr
