@@ -1,0 +1,166 @@
+"""Server time of the usage dashboard's 30-day view with 5 million usage rows (PostgreSQL).
+
+Target: under 300 ms of server time. The figure is printed as a ratio against a baseline
+measured in the same run: the same tenant's key management screen, which goes through the
+same admin chrome, session, authentication and tenant lookup but reads no usage. Also
+printed for context: the all-tenants 30-day view, and the raw-rows aggregation the hourly
+summary saves (what a dashboard reading model_usage_stats directly would pay).
+
+Each page is requested in-process through Django's full middleware stack (the test
+client), so the time is the server's: no network, no browser.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_dashboard \\
+        .venv/bin/python bench/dashboard_render.py [--rows 5000000] [--repeat 20]
+
+The database is created when missing and its rows are kept between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_dashboard"
+TARGET_MS = 300.0
+
+
+def configure_environment() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+    # DEBUG off (Django would keep every query in memory), production-like otherwise, but
+    # plain HTTP for the in-process client.
+    os.environ["DEBUG"] = "false"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 50)
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
+    if "FIELD_ENCRYPTION_KEYS" not in os.environ:
+        from cryptography.fernet import Fernet
+
+        os.environ["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+
+
+def create_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise SystemExit("dashboard_render needs PostgreSQL: set DATABASE_URL=postgres://...")
+    params = {"host": db["HOST"], "port": db["PORT"] or 5432, "user": db["USER"]}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]
+        ).fetchone():
+            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def timed(fn, repeat: int) -> list[float]:
+    for _ in range(3):  # warm caches and connections the way a running server has them
+        fn()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def summary(samples: list[float]) -> str:
+    p95 = sorted(samples)[max(0, round(len(samples) * 0.95) - 1)]
+    return f"median {statistics.median(samples):7.1f} ms, p95 {p95:7.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+
+    configure_environment()
+    import django
+
+    django.setup()
+    create_database()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    import dashboard_rows
+
+    tenant = dashboard_rows.ensure_rows(rows=args.rows)
+    call_command("refresh_usage_summary", verbosity=0, stdout=open(os.devnull, "w"))
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # what autovacuum does after a big refresh
+        cursor.execute("VACUUM ANALYZE model_usage_summary")
+    run(tenant, args.repeat)
+
+
+def run(tenant, repeat: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from usage.models import ModelUsageStat
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-dashboard", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+
+    def get(url, **params):
+        def request():
+            response = client.get(url, params)
+            assert response.status_code == 200, response.status_code
+
+        return request
+
+    since = timezone.now() - timezone.timedelta(days=30)
+    total = ModelUsageStat.objects.count()
+    in_window = ModelUsageStat.objects.filter(tenant=tenant, created_at__gte=since).count()
+
+    baseline = timed(get(reverse("screens:keys", args=[tenant.pk])), repeat)
+    tenant_view = timed(get(reverse("screens:usage", args=[tenant.pk]), period="30d"), repeat)
+    all_view = timed(get(reverse("screens:usage_all"), period="30d"), repeat)
+
+    def raw_scan():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT model_id, date_trunc('day', created_at), status, count(*), "
+                "sum(prompt_tokens), sum(completion_tokens), sum(cost_pusd), "
+                "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
+                "FROM model_usage_stats WHERE tenant_id = %s AND created_at >= %s "
+                "GROUP BY 1, 2, 3",
+                [tenant.pk, since],
+            )
+            cursor.fetchall()
+
+    raw = timed(raw_scan, max(3, repeat // 5))
+
+    base = statistics.median(baseline)
+    figure = statistics.median(tenant_view)
+    verdict = "OK" if figure < TARGET_MS else "OVER TARGET"
+    print(f"dashboard_render: {total:,} usage rows; the tenant has {in_window:,} in the 30 days")
+    print(f"  baseline: key screen, same chrome, no usage reads   {summary(baseline)}")
+    print(f"  30-day dashboard, one tenant                        {summary(tenant_view)}")
+    print(f"  30-day dashboard, all tenants (superuser)           {summary(all_view)}")
+    print(f"  raw-rows aggregation the summary avoids (SQL only)  {summary(raw)}")
+    print(
+        f"  => 30-day view: {figure:.1f} ms = {figure / base:.1f}x the baseline "
+        f"({base:.1f} ms); all tenants {statistics.median(all_view) / base:.1f}x; "
+        f"raw aggregation {statistics.median(raw) / base:.1f}x. "
+        f"Target: under {TARGET_MS:.0f} ms of server time: {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    main()
