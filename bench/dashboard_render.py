@@ -9,10 +9,11 @@ summary saves (what a dashboard reading model_usage_stats directly would pay).
 Each page is requested in-process through Django's full middleware stack (the test
 client), so the time is the server's: no network, no browser.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_dashboard \\
-        .venv/bin/python bench/dashboard_render.py [--rows 5000000] [--repeat 20]
+    .venv/bin/python bench/dashboard_render.py [--rows 5000000] [--repeat 20]
 
-The database is created when missing and its rows are kept between runs.
+The rows come from the usage ledger's generator (bench/datagen.py) into a PostgreSQL
+database of this script's own (``dashboard_bench`` on BENCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432), created when missing and kept between runs.
 """
 
 from __future__ import annotations
@@ -20,19 +21,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_dashboard"
+DATABASE = "dashboard_bench"
 TARGET_MS = 300.0
 
 
 def configure_environment() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
     # DEBUG off (Django would keep every query in memory), production-like otherwise, but
     # plain HTTP for the in-process client.
     os.environ["DEBUG"] = "false"
@@ -44,21 +39,6 @@ def configure_environment() -> None:
         from cryptography.fernet import Fernet
 
         os.environ["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
-
-
-def create_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        raise SystemExit("dashboard_render needs PostgreSQL: set DATABASE_URL=postgres://...")
-    params = {"host": db["HOST"], "port": db["PORT"] or 5432, "user": db["USER"]}
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        if not conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]
-        ).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def timed(fn, repeat: int) -> list[float]:
@@ -84,22 +64,19 @@ def main() -> None:
     args = parser.parse_args()
 
     configure_environment()
-    import django
+    import datagen  # the usage ledger's generator (issue 3), loaded with COPY
+    from _common import setup
 
-    django.setup()
-    create_database()
+    setup(DATABASE)
+    # All the history inside the 30 days, the worst case for the 30-day view.
+    datagen.ensure_history(args.rows, days=30)
     from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    import dashboard_rows
-
-    tenant = dashboard_rows.ensure_rows(rows=args.rows)
-    call_command("refresh_usage_summary", verbosity=0, stdout=open(os.devnull, "w"))
     from django.db import connection
 
+    call_command("refresh_usage_summary", verbosity=0, stdout=open(os.devnull, "w"))
     with connection.cursor() as cursor:  # what autovacuum does after a big refresh
         cursor.execute("VACUUM ANALYZE model_usage_summary")
-    run(tenant, args.repeat)
+    run(datagen.bench_tenants()[0], args.repeat)  # the busiest tenant
 
 
 def run(tenant, repeat: int) -> None:

@@ -60,8 +60,9 @@ class _PriceBook:
         return self._prices
 
 
-def _price_at(table: dict, provider: str, model: str, at: datetime) -> tuple[int, int] | None:
-    entry = table.get((provider, model))
+def price_at(table: dict, key: tuple[str, str], at: datetime) -> tuple[int, int] | None:
+    """(input, output) pico-dollars per token for (provider, model) at ``at``, or None."""
+    entry = table.get(key)
     if entry is None:
         return None
     starts, prices = entry
@@ -108,7 +109,7 @@ def cost_pico(
     reported = provider_cost_to_pico(provider_cost)
     if reported is not None:
         return reported, CostSource.PROVIDER
-    price = _price_at(table if table is not None else price_book.table(), provider, model, at)
+    price = price_at(table if table is not None else price_book.table(), (provider, model), at)
     if price is None:
         return None, CostSource.UNKNOWN
     return prompt_tokens * price[0] + completion_tokens * price[1], CostSource.PRICE_TABLE

@@ -49,6 +49,8 @@ def _as_uuid(value, name: str) -> uuid.UUID:
 
 
 def _count(value) -> int:
+    if type(value) is int and 0 <= value <= MAX_INT4:
+        return value
     try:
         number = int(value or 0)
     except (ValueError, TypeError):
@@ -56,40 +58,49 @@ def _count(value) -> int:
     return min(max(number, 0), MAX_INT4)
 
 
+def _when(created_at) -> datetime:
+    if type(created_at) is float:
+        return datetime.fromtimestamp(created_at, UTC)
+    if not isinstance(created_at, datetime):
+        raise BadRecord("created_at is not a datetime")
+    if created_at.tzinfo is None:
+        return created_at.replace(tzinfo=UTC)
+    return created_at.astimezone(UTC)
+
+
 def normalise(raw: tuple) -> Record:
-    """A tracked call's arguments as a Record; BadRecord when it cannot be stored at all."""
+    """A tracked call's arguments as a Record; BadRecord when it cannot be stored at all.
+
+    Runs in the writer thread for every record, hence the plain positional code.
+    """
     (tenant_id, provider, model, status, request_id, attempt, prompt_tokens,
      completion_tokens, latency_ms, error_type, provider_cost, created_at) = raw
-    if isinstance(created_at, float):
-        created_at = datetime.fromtimestamp(created_at, UTC)
-    elif not isinstance(created_at, datetime):
-        raise BadRecord("created_at is not a datetime")
-    elif created_at.tzinfo is None:
-        created_at = created_at.replace(tzinfo=UTC)
-    else:
-        created_at = created_at.astimezone(UTC)
-    error_type = str(error_type or "")[:40]
+    created_at = _when(created_at)
+    error_type = str(error_type)[:40] if error_type else ""
     code = STATUS_CODES.get(status)
     if code is None:
         # An unknown status is still an attempt that happened: keep it as an error and say so.
-        code, error_type = Status.ERROR, f"bad_status:{str(status)[:29]}"
+        code, error_type = int(Status.ERROR), f"bad_status:{str(status)[:29]}"
     cost = None
-    if isinstance(provider_cost, Decimal | int | float | str) and provider_cost is not True:
-        cost = None if provider_cost is False else str(provider_cost)
+    if provider_cost is not None and not isinstance(provider_cost, bool):
+        if isinstance(provider_cost, Decimal | int | float | str):
+            cost = str(provider_cost)
+    if type(attempt) is not int or not 1 <= attempt <= 32767:
+        attempt = min(max(_count(attempt), 1), 32767)
     return Record(
-        id=record_id(int(created_at.timestamp() * 1000)),
-        created_at=created_at,
-        tenant_id=_as_uuid(tenant_id, "tenant_id"),
-        request_id=_as_uuid(request_id, "request_id"),
-        provider=str(provider or "")[:32] or "unknown",
-        model=str(model or "")[:200] or "unknown",
-        status=code,
-        attempt=min(max(_count(attempt), 1), 32767),
-        prompt_tokens=_count(prompt_tokens),
-        completion_tokens=_count(completion_tokens),
-        latency_ms=_count(latency_ms),
-        error_type=error_type,
-        provider_cost=cost,
+        record_id(int(created_at.timestamp() * 1000)),
+        created_at,
+        tenant_id if type(tenant_id) is uuid.UUID else _as_uuid(tenant_id, "tenant_id"),
+        request_id if type(request_id) is uuid.UUID else _as_uuid(request_id, "request_id"),
+        provider[:32] if type(provider) is str and provider else str(provider or "unknown")[:32],
+        model[:200] if type(model) is str and model else str(model or "unknown")[:200],
+        code,
+        attempt,
+        _count(prompt_tokens),
+        _count(completion_tokens),
+        _count(latency_ms),
+        error_type,
+        cost,
     )
 
 

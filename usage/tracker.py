@@ -249,10 +249,9 @@ class Tracker:
     def _write(self, records: list[Record]) -> int:
         if connections[self.using].vendor != "postgresql":
             return writer.write_records(records, using=self.using)
-        rows = writer.rows_for(records, self.using)
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
-        return writer.write_pg_raw(self._conn, rows)
+        return writer.write_pg_raw(self._conn, records, self.using)
 
     def _connect(self):
         import psycopg

@@ -18,7 +18,7 @@ import psycopg
 from django.db import connections, transaction
 
 from usage import pricing
-from usage.models import ModelUsageStat, ProviderModel
+from usage.models import CostSource, ModelUsageStat, ProviderModel
 from usage.records import Record
 
 WRITE_LOCK_KEY = 0x75736167  # "usag": shared by writers, exclusive for the refresh horizon
@@ -72,12 +72,18 @@ def forget_model_ids() -> None:
     _model_ids.clear()
 
 
-def rows_for(records: list[Record], using: str) -> list[tuple]:
-    """Rows in COLUMNS order, with model ids and costs resolved."""
-    ids = model_ids({(r.provider, r.model) for r in records}, using)
-    prices = pricing.price_book.table(using)
-    rows = []
-    for r in records:
+def _row(r: Record, ids: dict, prices: dict) -> tuple:
+    """One row in COLUMNS order. The common case (no provider cost, a table price) is
+    inlined: this runs for every record."""
+    key = (r.provider, r.model)
+    if r.provider_cost is None:
+        price = pricing.price_at(prices, key, r.created_at)
+        if price is None:
+            cost, source = None, CostSource.UNKNOWN
+        else:
+            cost = r.prompt_tokens * price[0] + r.completion_tokens * price[1]
+            source = CostSource.PRICE_TABLE
+    else:
         cost, source = pricing.cost_pico(
             provider=r.provider,
             model=r.model,
@@ -87,31 +93,44 @@ def rows_for(records: list[Record], using: str) -> list[tuple]:
             provider_cost=r.provider_cost,
             table=prices,
         )
-        rows.append((
-            r.created_at, cost, r.id, r.tenant_id, r.request_id, r.prompt_tokens,
-            r.completion_tokens, r.latency_ms, ids[(r.provider, r.model)], r.attempt, r.status,
-            int(source), r.error_type,
-        ))
-    return rows
+    return (
+        r.created_at, cost, r.id, r.tenant_id, r.request_id, r.prompt_tokens,
+        r.completion_tokens, r.latency_ms, ids[key], r.attempt, r.status, int(source),
+        r.error_type,
+    )
 
 
-def _pg_copy(cursor, table: str, rows: list[tuple]) -> None:
+def _lookups(records: list[Record], using: str) -> tuple[dict, dict]:
+    return model_ids({(r.provider, r.model) for r in records}, using), pricing.price_book.table(
+        using
+    )
+
+
+def rows_for(records: list[Record], using: str) -> list[tuple]:
+    """Rows in COLUMNS order, with model ids and costs resolved."""
+    ids, prices = _lookups(records, using)
+    return [_row(r, ids, prices) for r in records]
+
+
+def _pg_copy(cursor, table: str, rows) -> None:
     with cursor.copy(f"COPY {table} ({_COLUMN_LIST}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
 
-def _pg_write(cursor, rows: list[tuple], savepoint) -> int:
+def _pg_write(cursor, records: list[Record], using: str, savepoint) -> int:
+    ids, prices = _lookups(records, using)
     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK_KEY,))
     try:
         with savepoint():
-            _pg_copy(cursor, "model_usage_stats", rows)
-        return len(rows)
+            # Rows are built while COPY streams: the server inserts earlier rows meanwhile.
+            _pg_copy(cursor, "model_usage_stats", (_row(r, ids, prices) for r in records))
+        return len(records)
     except psycopg.errors.UniqueViolation:
         pass
     cursor.execute(_TEMP_TABLE_SQL)
     cursor.execute("DELETE FROM usage_incoming")
-    _pg_copy(cursor, "usage_incoming", rows)
+    _pg_copy(cursor, "usage_incoming", (_row(r, ids, prices) for r in records))
     cursor.execute(
         f"INSERT INTO model_usage_stats ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "
         "FROM usage_incoming ON CONFLICT (id) DO NOTHING"
@@ -121,18 +140,24 @@ def _pg_write(cursor, rows: list[tuple], savepoint) -> int:
     return written
 
 
-def write_pg_raw(conn: psycopg.Connection, rows: list[tuple]) -> int:
+def write_pg_raw(conn: psycopg.Connection, records: list[Record], using: str) -> int:
     """Write on a psycopg connection the tracker owns (autocommit, used by one thread)."""
     with conn.transaction(), conn.cursor() as cursor:
-        return _pg_write(cursor, rows, conn.transaction)
+        return _pg_write(cursor, records, using, conn.transaction)
 
 
-def write_django(rows: list[tuple], using: str) -> int:
-    """Write on Django's connection for this thread (synchronous mode, replays, commands)."""
+def write_records(records: list[Record], *, using: str = "default") -> int:
+    """Write records on Django's connection for this thread (synchronous mode, replays,
+    commands, and the SQLite writer thread); returns how many were new."""
+    if not records:
+        return 0
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            return _pg_write(cursor.cursor, rows, lambda: transaction.atomic(using=using))
+            return _pg_write(
+                cursor.cursor, records, using, lambda: transaction.atomic(using=using)
+            )
+        rows = rows_for(records, using)
         fields = [ModelUsageStat._meta.get_field(column) for column in COLUMNS]
         prepared = [
             [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
@@ -151,10 +176,3 @@ def write_django(rows: list[tuple], using: str) -> int:
             )
             written += cursor.rowcount
         return written
-
-
-def write_records(records: list[Record], *, using: str = "default") -> int:
-    """Write records through Django's connection; returns how many were new."""
-    if not records:
-        return 0
-    return write_django(rows_for(records, using), using)
