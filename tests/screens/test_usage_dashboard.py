@@ -210,3 +210,20 @@ def test_only_superusers_see_usage_across_tenants(client, client_a, superuser, t
     assert response.status_code == 200
     assert response.context["figures"]["all"]["requests"] == 12
     assert 'id="table-limits"' not in response.content.decode()
+
+
+def test_a_zero_latency_is_shown_as_zero_not_as_missing(client_a, tenant_a):
+    _track(
+        tenant_a,
+        timezone.now() - dt.timedelta(minutes=3),
+        random.Random(1),
+        pair=("llm7", "gpt-4o-mini"),
+        latency_ms=0,
+        status="success",
+    )
+
+    page = client_a.get(reverse("screens:usage", args=[tenant_a.pk])).content.decode()
+
+    row = page.split('id="table-latency"')[1].split("LLM7</th>")[1].split("</tr>")[0]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    assert cells[0] == "1" and cells[3] == "0"  # requests, mean
