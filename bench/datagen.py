@@ -149,6 +149,15 @@ def ensure_history(n: int, *, days: float = 90.0) -> None:
         cursor.execute("VACUUM ANALYZE model_usage_stats")
 
 
+def summarize_brin() -> None:
+    """What autovacuum's autosummarize does in a live system between bench steps."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for name in ("model_usage_stats_seq_brin", "model_usage_stats_created_brin"):
+            cursor.execute("SELECT brin_summarize_new_values(%s::regclass)", [name])
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
     from _common import setup

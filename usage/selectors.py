@@ -22,13 +22,14 @@ import uuid
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from tenants.models import Tenant
 from usage.aggregates import METRIC_FIELDS, Agg, aggregate_select, hour_sql
 from usage.models import ModelUsageStat, ProviderModel
+from usage.summary import floor_hour, summarised_through
 
 _TENANT_FIELD = ModelUsageStat._meta.get_field("tenant")
 
@@ -56,38 +57,74 @@ def _in_list(ids: list[uuid.UUID], connection) -> tuple[str, list]:
     return ", ".join(["%s"] * len(values)), values
 
 
-def _as_utc(value) -> datetime:
-    if isinstance(value, str):  # SQLite returns computed hours as text
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _models(using: str) -> dict[int, tuple[str, str]]:
     return {m.id: (m.provider, m.name) for m in ProviderModel.objects.using(using).all()}
 
 
-def _hour_rows(ids, start: datetime, end: datetime, using: str) -> list[tuple]:
-    """(tenant_id, model_id, hour, *METRIC_FIELDS) for the period: summary + unsummarised tail."""
-    if not ids:
+def _bucket_case(column: str, starts: list, first: int = 0, last: int | None = None):
+    """SQL (and params) numbering the bucket a time falls in: a binary search of CASEs.
+
+    ``starts``: the buckets' start times, ascending and contiguous. Portable SQL, and
+    log2(buckets) comparisons per row instead of a join against every bucket.
+    """
+    last = len(starts) - 1 if last is None else last
+    if first == last:
+        return str(first), []
+    middle = (first + last + 1) // 2
+    below, below_params = _bucket_case(column, starts, first, middle - 1)
+    above, above_params = _bucket_case(column, starts, middle, last)
+    return (
+        f"CASE WHEN {column} < %s THEN {below} ELSE {above} END",
+        [starts[middle], *below_params, *above_params],
+    )
+
+
+def _bucketed(ids, buckets: list[tuple[datetime, datetime]], using: str) -> list[tuple]:
+    """(bucket index, model_id, *METRIC_FIELDS) summed over summary hours + unsummarised tail.
+
+    ``buckets``: contiguous UTC intervals; an hour belongs to the bucket its start is in.
+    The database does the summing, so a 30-day series returns buckets x models rows (a few
+    hundred), not thousands of hours.
+
+    One statement reads the summary and the raw rows above the watermark, so both come from
+    one snapshot. The watermark is passed as a literal (the planner then sees the tail is
+    small: no parallel workers, no JIT); the statement also returns the watermark it saw,
+    and if a refresh committed in between, the question is asked again.
+    """
+    if not ids or not buckets:
         return []
     connection = connections[using]
     marks, values = _in_list(ids, connection)
-    at_start = connection.ops.adapt_datetimefield_value(start)
-    at_end = connection.ops.adapt_datetimefield_value(end)
+    adapt = connection.ops.adapt_datetimefield_value
+    at_start, at_end = adapt(buckets[0][0]), adapt(buckets[-1][1])
+    bucket_sql, bucket_params = _bucket_case("u.hour", [adapt(lo) for lo, _ in buckets])
+    sums = ", ".join(f"CAST(sum(u.{m}) AS bigint)" for m in METRIC_FIELDS)
     metrics = ", ".join(METRIC_FIELDS)
+    blanks = ", ".join(["0"] * len(METRIC_FIELDS))
     sql = (
-        f"SELECT tenant_id, model_id, hour, {metrics} FROM model_usage_summary "
+        f"SELECT {bucket_sql}, u.model_id, {sums} FROM ("
+        f"SELECT model_id, hour, {metrics} FROM model_usage_summary "
         f"WHERE tenant_id IN ({marks}) AND hour >= %s AND hour < %s "
         "UNION ALL "
-        f"SELECT tenant_id, model_id, {hour_sql(connection.vendor)}, {aggregate_select()} "
+        f"SELECT model_id, {hour_sql(connection.vendor)}, {aggregate_select()} "
         "FROM model_usage_stats "
-        "WHERE seq > (SELECT coalesce(max(watermark), 0) FROM usage_summary_state) "
-        f"AND tenant_id IN ({marks}) AND created_at >= %s AND created_at < %s "
-        "GROUP BY 1, 2, 3"
+        f"WHERE seq > %s AND tenant_id IN ({marks}) AND created_at >= %s AND created_at < %s "
+        "GROUP BY 1, 2"
+        ") u GROUP BY 1, 2 "
+        "UNION ALL "
+        f"SELECT NULL, watermark, {blanks} FROM usage_summary_state WHERE id = 1"
     )
+    watermark = summarised_through(using)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, at_start, at_end, *values, at_start, at_end])
-        return cursor.fetchall()
+        for _ in range(5):
+            cursor.execute(sql, [*bucket_params, *values, at_start, at_end, watermark, *values,
+                                 at_start, at_end])
+            rows = cursor.fetchall()
+            seen = next((row[1] for row in rows if row[0] is None), 0)
+            if seen == watermark:
+                return [row for row in rows if row[0] is not None]
+            watermark = seen
+    raise RuntimeError("usage summary kept changing while it was read")
 
 
 def _period(start: date, end: date, zone) -> tuple[datetime, datetime]:
@@ -95,6 +132,49 @@ def _period(start: date, end: date, zone) -> tuple[datetime, datetime]:
     first = datetime.combine(start, time.min, tzinfo=zone).astimezone(UTC)
     after = datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
     return first, after
+
+
+def _buckets_between(start: datetime, end: datetime, zone, bucket: str) -> list[tuple]:
+    """(UTC start, UTC end, label) per local day or per hour covering [start, end).
+
+    Summary rows are whole UTC hours: an hour counts when it starts inside [start, end).
+    Labels: local dates, or aware local datetimes for hours.
+    """
+    first = start.astimezone(UTC)
+    if first != floor_hour(first):
+        first = floor_hour(first) + timedelta(hours=1)
+    end = end.astimezone(UTC)
+    buckets = []
+    if bucket == "hour":
+        moment = first
+        while moment < end:
+            buckets.append((moment, min(moment + timedelta(hours=1), end), moment.astimezone(zone)))
+            moment += timedelta(hours=1)
+        return buckets
+    day = first.astimezone(zone).date()
+    lower = first
+    while lower < end:
+        upper = min(_period(day, day, zone)[1], end)
+        buckets.append((lower, upper, day))
+        lower, day = upper, day + timedelta(days=1)
+    return buckets
+
+
+def _buckets(start: date, end: date, zone, bucket: str) -> list[tuple]:
+    """(UTC start, UTC end, label) per local day or hour of local dates start..end."""
+    return _buckets_between(*_period(start, end, zone), zone, bucket)
+
+
+def _figures(rows, labels, using: str) -> list[dict]:
+    names = _models(using)
+    points = []
+    for row in rows:
+        agg = Agg()
+        agg.add(row[2:])
+        provider, model = names[row[1]]
+        points.append({"bucket": labels[row[0]], "provider": provider, "model": model,
+                       **agg.as_dict()})
+    return points
 
 
 def time_series(
@@ -118,21 +198,9 @@ def time_series(
     """
     if bucket not in ("day", "hour"):
         raise ValueError("bucket must be 'day' or 'hour'")
-    zone = _zone(tenants, tz)
-    first, after = _period(start, end, zone)
-    groups: dict[tuple, Agg] = {}
-    for row in _hour_rows(_tenant_ids(tenants), first, after, using):
-        local = _as_utc(row[2]).astimezone(zone)
-        key = (local.date() if bucket == "day" else local, row[1])
-        agg = groups.get(key)
-        if agg is None:
-            agg = groups[key] = Agg()
-        agg.add(row[3:])
-    names = _models(using)
-    points = [
-        {"bucket": key[0], "provider": names[key[1]][0], "model": names[key[1]][1], **agg.as_dict()}
-        for key, agg in groups.items()
-    ]
+    buckets = _buckets(start, end, _zone(tenants, tz), bucket)
+    rows = _bucketed(_tenant_ids(tenants), [(lo, hi) for lo, hi, _ in buckets], using)
+    points = _figures(rows, [label for _, _, label in buckets], using)
     points.sort(key=lambda p: (p["bucket"], p["provider"], p["model"]))
     return points
 
@@ -144,17 +212,14 @@ def totals(
 
     The figures are those of ``time_series``; ``by_model`` is sorted by requests, busiest first.
     """
-    zone = _zone(tenants, tz)
-    first, after = _period(start, end, zone)
-    overall, per_model = Agg(), {}
-    for row in _hour_rows(_tenant_ids(tenants), first, after, using):
-        overall.add(row[3:])
-        per_model.setdefault(row[1], Agg()).add(row[3:])
-    names = _models(using)
-    by_model = [
-        {"provider": names[m][0], "model": names[m][1], **agg.as_dict()}
-        for m, agg in per_model.items()
-    ]
+    period = _period(start, end, _zone(tenants, tz))
+    rows = _bucketed(_tenant_ids(tenants), [period], using)
+    overall = Agg()
+    for row in rows:
+        overall.add(row[2:])
+    by_model = _figures(rows, [None], using)
+    for point in by_model:
+        del point["bucket"]
     by_model.sort(key=lambda d: (-d["requests"], d["provider"], d["model"]))
     return {"all": overall.as_dict(), "by_model": by_model}
 
@@ -228,61 +293,10 @@ def current_rates(
 
 
 def _bucket_rows(ids, start: datetime, end: datetime, zone, bucket: str, using: str) -> list:
-    """(model_id, bucket key, *METRIC_FIELDS) for the period, summed over tenants.
-
-    The same summary + unsummarised-tail read as ``_hour_rows`` (one statement), but each
-    part is grouped by model and bucket before the union, so the database hands back
-    buckets x models rows however many tenants and hours there are. PostgreSQL folds hours
-    into the zone's local days itself; SQLite returns hours, folded here.
-    """
-    if not ids:
-        return []
-    connection = connections[using]
-    postgres = connection.vendor == "postgresql"
-    marks, values = _in_list(ids, connection)
-    at_start = connection.ops.adapt_datetimefield_value(start)
-    at_end = connection.ops.adapt_datetimefield_value(end)
-    tail_hour = hour_sql(connection.vendor)
-    if postgres and bucket == "day":
-        key, key_params = "CAST(({}) AT TIME ZONE %s AS date)", [zone.key]
-    elif postgres:
-        key, key_params = "CAST(extract(epoch FROM {}) AS bigint)", []  # ints load fast
-    else:
-        key, key_params = "{}", []
-    sums = ", ".join(f"CAST(sum({m}) AS bigint) AS {m}" for m in METRIC_FIELDS)
-    sql = (
-        f"SELECT model_id, bucket, {sums} FROM ("
-        f"SELECT model_id, {key.format('hour')} AS bucket, {sums} FROM model_usage_summary "
-        f"WHERE tenant_id IN ({marks}) AND hour >= %s AND hour < %s GROUP BY 1, 2 "
-        "UNION ALL "
-        f"SELECT model_id, {key.format(tail_hour)}, {aggregate_select()} "
-        "FROM model_usage_stats "
-        "WHERE seq > (SELECT coalesce(max(watermark), 0) FROM usage_summary_state) "
-        f"AND tenant_id IN ({marks}) AND created_at >= %s AND created_at < %s "
-        "GROUP BY 1, 2) AS parts GROUP BY 1, 2"
-    )
-    params = [*key_params, *values, at_start, at_end] * 2
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        if postgres:
-            # The planner cannot know the tail above the watermark is small, so its cost
-            # estimate crosses jit_above_cost and JIT compiling alone takes ~0.8 s.
-            cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    local: dict = {}
-
-    def bucket_of(value):
-        if value not in local:
-            if isinstance(value, date) and not isinstance(value, datetime):
-                local[value] = value  # already the local day
-            else:
-                moment = (
-                    datetime.fromtimestamp(value, UTC) if isinstance(value, int) else _as_utc(value)
-                ).astimezone(zone)
-                local[value] = moment.date() if bucket == "day" else moment
-        return local[value]
-
-    return [(row[0], bucket_of(row[1]), row[2:]) for row in rows]
+    """(model_id, bucket label, *METRIC_FIELDS) for [start, end), summed over tenants."""
+    buckets = _buckets_between(start, end, zone, bucket)
+    rows = _bucketed(ids, [(lo, hi) for lo, hi, _ in buckets], using)
+    return [(row[1], buckets[row[0]][2], row[2:]) for row in rows]
 
 
 def period_usage(
