@@ -77,7 +77,9 @@ class ProviderSelectionForm(InferenceConfigForm):
             for kind in ("requests", "tokens"):
                 field = self.fields[f"quota_{kind}_{name}"]
                 field.label = f"{kind.capitalize()} per day"
-                field.widget.attrs["placeholder"] = field.help_text.removeprefix("Blank: ")
+                default = getattr(provider.default_daily_quota, kind)
+                hint = f"default {default:,}" if default else "no limit"
+                field.widget.attrs["placeholder"] = hint
 
     def provider_fields(self, name: str) -> dict[str, forms.BoundField]:
         return {
