@@ -78,3 +78,16 @@ def test_current_rates_and_last_24h_come_from_recent_raw_rows(make_tenant):
     assert rates["groq"]["rate_limited_rate"] == 0.3 and rates["groq"]["error_rate"] == 0.1
     [day] = selectors.last_24h(tenants=tenant, now=now)
     assert day["tenant_id"] == tenant.pk and day["requests"] == 14 and day["errors"] == 5
+
+
+def test_hourly_buckets_are_labelled_in_local_time_across_a_dst_change(make_tenant):
+    paris = make_tenant(tz="Europe/Paris")  # clocks go back at 01:00 UTC on 2025-10-26
+    _write(paris, datetime(2025, 10, 26, 0, 30, tzinfo=UTC))  # 02:30 CEST
+    _write(paris, datetime(2025, 10, 26, 1, 30, tzinfo=UTC), count=2)  # 02:30 CET
+    refresh_summary()
+    series = selectors.time_series(tenants=paris, start=date(2025, 10, 26),
+                                   end=date(2025, 10, 26), bucket="hour")
+    assert [(p["bucket"].isoformat(), p["requests"]) for p in series] == [
+        ("2025-10-26T02:00:00+02:00", 1), ("2025-10-26T02:00:00+01:00", 2)]
+    [day] = selectors.time_series(tenants=paris, start=date(2025, 10, 26), end=date(2025, 10, 26))
+    assert day["requests"] == 3
