@@ -91,6 +91,14 @@ def test_an_operator_manages_keys_providers_and_reads_the_dashboard(
         "openai/gpt-4o-mini",
     )
     screenshot(chromium, "providers")
+    # Bad input: the error sits beside its field and nothing changes.
+    threshold = chromium.find_element(By.ID, "id_quota_threshold_percent")
+    threshold.clear()
+    threshold.send_keys("250")
+    chromium.find_element(By.NAME, "save").click()
+    assert "100" in _wait_for(chromium, "#id_quota_threshold_percent_error").text
+    assert Tenant.objects.get(pk=tenant_a.pk).config.quota_threshold == config.quota_threshold
+    screenshot(chromium, "providers-error")
 
     # Real traffic through the router leaves the usage rows the dashboard draws.
     for i in range(12):
