@@ -78,6 +78,11 @@ def track_args(tenant_id, index: int = 0, **overrides) -> dict:
     return args
 
 
+def raw_call(tenant_id, index: int = 0) -> tuple:
+    """What ``usage.track`` hands its tracker for ``track_args(tenant_id, index)``."""
+    return (*track_args(tenant_id, index).values(), "", None, datetime.now(UTC))
+
+
 def rows_of(tenant_id) -> list[ModelUsageStat]:
     return list(ModelUsageStat.objects.filter(tenant_id=tenant_id).select_related("model"))
 

@@ -4,11 +4,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import usage
-from tests.usage.conftest import rows_of, track_args
+from tests.usage.conftest import raw_call, rows_of, track_args
 from usage import spill
 from usage.models import ModelUsageStat, Status
 from usage.records import normalise
 from usage.tracker import Tracker
+
+
+def _spill_file(directory, tenant, count) -> spill.SpillFile:
+    spilled = spill.SpillFile(directory)
+    spilled.append([normalise(raw_call(tenant.pk, i)) for i in range(count)])
+    return spilled
 
 
 @pytest.fixture
@@ -41,7 +47,7 @@ def test_the_background_writer_stores_every_tracked_record_once(transactional_db
     tenant = make_tenant()
     tracker = Tracker(spill_dir=tmp_path, batch_size=100, interval=0.01)
     for i in range(1000):
-        tracker.track(tuple(track_args(tenant.pk, i).values()) + (None, None, datetime.now(UTC)))
+        tracker.track(raw_call(tenant.pk, i))
     assert tracker.flush(timeout=30)
     stats = tracker.stats()
     assert stats["written"] == 1000 and stats["buffered"] == 0 and stats["dropped"] == 0
@@ -52,12 +58,7 @@ def test_the_background_writer_stores_every_tracked_record_once(transactional_db
 
 def test_a_spill_file_replayed_twice_writes_each_record_once(db, tmp_path, make_tenant):
     tenant = make_tenant()
-    records = [
-        normalise(tuple(track_args(tenant.pk, i).values()) + ("", None, datetime.now(UTC)))
-        for i in range(50)
-    ]
-    spilled = spill.SpillFile(tmp_path)
-    spilled.append(records)
+    spilled = _spill_file(tmp_path, tenant, 50)
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(spilled.path.read_bytes())
     from usage.writer import write_records
@@ -73,12 +74,7 @@ def test_a_torn_last_line_of_a_spill_file_is_skipped_and_the_rest_replayed(
     db, tmp_path, make_tenant
 ):
     tenant = make_tenant()
-    records = [
-        normalise(tuple(track_args(tenant.pk, i).values()) + ("", None, datetime.now(UTC)))
-        for i in range(3)
-    ]
-    spilled = spill.SpillFile(tmp_path)
-    spilled.append(records)
+    spilled = _spill_file(tmp_path, tenant, 3)
     path = spilled.hand_over()
     with open(path, "a") as handle:
         handle.write('["half a rec')

@@ -1,18 +1,12 @@
 """Acceptance 1: records tracked while PostgreSQL is unreachable are all written, once."""
 
-from datetime import UTC, datetime
-
 import pytest
 from django.db import connection
 
-from tests.usage.conftest import track_args, wait_for
+from tests.usage.conftest import raw_call, track_args, wait_for
 from tests.usage.tcp_proxy import TcpProxy
 from usage.models import ModelUsageStat
 from usage.tracker import Tracker
-
-
-def _raw(tenant_id, index):
-    return (*track_args(tenant_id, index).values(), "", None, datetime.now(UTC))
 
 
 @pytest.mark.slow
@@ -37,12 +31,12 @@ def test_ten_thousand_records_tracked_through_a_database_outage_are_written_exac
     )
     try:
         for i in range(3000):
-            tracker.track(_raw(tenant.pk, i))
+            tracker.track(raw_call(tenant.pk, i))
         wait_for(lambda: tracker.stats()["written"] >= 1000, what="writes before the outage")
 
         proxy.cut()
         for i in range(3000, 10_000):
-            tracker.track(_raw(tenant.pk, i))
+            tracker.track(raw_call(tenant.pk, i))
         wait_for(lambda: tracker.stats()["spilled"] > 0, what="records spilled during the outage")
         during = tracker.stats()
         assert during["retried"] > 0 and during["written"] < 10_000
