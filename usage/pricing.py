@@ -21,6 +21,8 @@ from django.dispatch import receiver
 from usage.models import CostSource, Price, pico_to_usd
 
 PRICE_CACHE_SECONDS = 60.0
+# A cost must fit the bigint column: 9.2 million USD per attempt. Beyond that it is garbage.
+MAX_PICO = 2**63 - 1
 _PICO_PER_USD = Decimal(10**12)
 
 
@@ -89,7 +91,8 @@ def provider_cost_to_pico(value) -> int | None:
         return None
     if not amount.is_finite() or amount < 0:
         return None
-    return int((amount * _PICO_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+    pico = int((amount * _PICO_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+    return pico if pico <= MAX_PICO else None
 
 
 def cost_pico(
@@ -110,9 +113,10 @@ def cost_pico(
     if reported is not None:
         return reported, CostSource.PROVIDER
     price = price_at(table if table is not None else price_book.table(), (provider, model), at)
-    if price is None:
+    cost = None if price is None else prompt_tokens * price[0] + completion_tokens * price[1]
+    if cost is None or cost > MAX_PICO:
         return None, CostSource.UNKNOWN
-    return prompt_tokens * price[0] + completion_tokens * price[1], CostSource.PRICE_TABLE
+    return cost, CostSource.PRICE_TABLE
 
 
 def cost_for(

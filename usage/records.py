@@ -58,6 +58,18 @@ def _count(value) -> int:
     return min(max(number, 0), MAX_INT4)
 
 
+def _text(value, limit: int, default: str = "") -> str:
+    """A string the database will take: cut to size, no NUL, no lone surrogates."""
+    if type(value) is not str:
+        value = str(value) if value else default
+    value = value[:limit]
+    if not value.isascii():
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value or default
+
+
 def _when(created_at) -> datetime:
     if type(created_at) is float:
         return datetime.fromtimestamp(created_at, UTC)
@@ -76,11 +88,11 @@ def normalise(raw: tuple) -> Record:
     (tenant_id, provider, model, status, request_id, attempt, prompt_tokens,
      completion_tokens, latency_ms, error_type, provider_cost, created_at) = raw
     created_at = _when(created_at)
-    error_type = str(error_type)[:40] if error_type else ""
+    error_type = _text(error_type, 40)
     code = STATUS_CODES.get(status)
     if code is None:
         # An unknown status is still an attempt that happened: keep it as an error and say so.
-        code, error_type = int(Status.ERROR), f"bad_status:{str(status)[:29]}"
+        code, error_type = int(Status.ERROR), "bad_status:" + _text(status, 29)
     cost = None
     if provider_cost is not None and not isinstance(provider_cost, bool):
         if isinstance(provider_cost, Decimal | int | float | str):
@@ -92,8 +104,8 @@ def normalise(raw: tuple) -> Record:
         created_at,
         tenant_id if type(tenant_id) is uuid.UUID else _as_uuid(tenant_id, "tenant_id"),
         request_id if type(request_id) is uuid.UUID else _as_uuid(request_id, "request_id"),
-        provider[:32] if type(provider) is str and provider else str(provider or "unknown")[:32],
-        model[:200] if type(model) is str and model else str(model or "unknown")[:200],
+        _text(provider, 32, "unknown"),
+        _text(model, 200, "unknown"),
         code,
         attempt,
         _count(prompt_tokens),

@@ -26,15 +26,20 @@ from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
+from django.db import DataError as DjangoDataError
 from django.db import connections
 
 from usage import spill, writer
-from usage.records import BadRecord, Record, normalise
+from usage.records import BadRecord, Record, normalise, to_json
 
 logger = logging.getLogger("usage.tracker")
 
 _ABANDONED_AFTER_FORK: list = []  # the parent's connections: a child must never close them
+
+# Errors about the data rather than the connection: retrying the same batch cannot help.
+POISON = (psycopg.DataError, DjangoDataError, ValueError, UnicodeError, OverflowError)
 
 
 def _setting(name: str, default):
@@ -63,7 +68,7 @@ class Tracker:
             exit_timeout if exit_timeout is not None else _setting("USAGE_EXIT_TIMEOUT", 5.0)
         )
         self._reset_state()
-        self._atexit_registered = False
+        self._atexit_pid = None  # a forked child inherits the parent's hook, keyed to its pid
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (t := ref()) and t._after_fork())
 
@@ -182,9 +187,9 @@ class Tracker:
                 return
             self._running = True
             self._stopping = False
-            if not self._atexit_registered:
-                atexit.register(self._at_exit, os.getpid())
-                self._atexit_registered = True
+            if self._atexit_pid != os.getpid():
+                self._atexit_pid = os.getpid()
+                atexit.register(self._at_exit, self._atexit_pid)
             self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
             self._thread.start()
 
@@ -229,8 +234,14 @@ class Tracker:
                     if self._claimed or (self._spill is not None and self._spill.has_records()):
                         self._replay(orphans=False)
                     return 0.0
-                self.written += self._write(self._pending)
-                self._pending = []
+                try:
+                    self.written += self._write(self._pending)
+                    self._pending = []
+                except POISON:
+                    # Not an outage: something in this batch the database refuses. Retrying
+                    # would block every record behind it, so find the culprits.
+                    self._close_connections()
+                    self._write_one_by_one()
                 self.last_flush_at = datetime.now(UTC)
                 if self._outage_logged:
                     logger.warning("usage: database reachable again; writing queued records")
@@ -246,6 +257,28 @@ class Tracker:
         finally:
             self._busy = False
 
+    def _write_one_by_one(self) -> None:
+        """Write the pending batch record by record; set aside the ones refused alone."""
+        while self._pending:
+            record = self._pending[0]
+            try:
+                self.written += self._write([record])
+            except POISON as exc:
+                self._close_connections()
+                self._set_aside(record, exc)
+            self._pending.pop(0)  # an outage raises above and leaves the rest pending
+
+    def _set_aside(self, record: Record, reason: Exception) -> None:
+        """Keep a record the database refuses in a file of its own, for a human to look at."""
+        path = self.spill_dir / f"refused-{spill.HOST}-{os.getpid()}.jsonl"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(to_json(record) + "\n")
+        except OSError:
+            pass
+        self._drop(1, reason)
+
     def _write(self, records: list[Record]) -> int:
         if connections[self.using].vendor != "postgresql":
             return writer.write_records(records, using=self.using)
@@ -254,8 +287,6 @@ class Tracker:
         return writer.write_pg_raw(self._conn, records, self.using)
 
     def _connect(self):
-        import psycopg
-
         s = connections[self.using].settings_dict
         params = {
             "dbname": s["NAME"], "user": s.get("USER"), "password": s.get("PASSWORD"),

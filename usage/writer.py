@@ -78,10 +78,10 @@ def _row(r: Record, ids: dict, prices: dict) -> tuple:
     key = (r.provider, r.model)
     if r.provider_cost is None:
         price = pricing.price_at(prices, key, r.created_at)
-        if price is None:
+        cost = price and r.prompt_tokens * price[0] + r.completion_tokens * price[1]
+        if cost is None or cost > pricing.MAX_PICO:
             cost, source = None, CostSource.UNKNOWN
         else:
-            cost = r.prompt_tokens * price[0] + r.completion_tokens * price[1]
             source = CostSource.PRICE_TABLE
     else:
         cost, source = pricing.cost_pico(

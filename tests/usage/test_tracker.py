@@ -1,12 +1,14 @@
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 import usage
 from tests.usage.conftest import raw_call, rows_of, track_args
 from usage import spill
-from usage.models import ModelUsageStat, Status
+from usage.models import CostSource, ModelUsageStat, Status
 from usage.records import normalise
 from usage.tracker import Tracker
 
@@ -127,3 +129,36 @@ def test_request_ids_and_attempts_are_kept_apart_per_attempt(sync, make_tenant):
     assert [(r.attempt, r.get_status_display(), r.error_type) for r in rows] == [
         (1, "rate_limited", "http_429"), (2, "success", "")]
     assert {r.request_id for r in rows} == {request_id}
+
+
+def test_a_record_the_database_refuses_is_set_aside_and_the_rest_are_written(
+    transactional_db, tmp_path, make_tenant, catalogue_prices
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite stores any text; PostgreSQL refuses a NUL character in a string")
+    tenant = make_tenant()
+    tracker = Tracker(spill_dir=tmp_path, batch_size=50, interval=0.01)
+    poison = normalise(raw_call(tenant.pk, 0))._replace(error_type="nul\x00byte")
+    tracker.track(poison)  # bypasses the checks track() arguments get
+    for i in range(1, 100):
+        tracker.track(raw_call(tenant.pk, i))
+    assert tracker.flush(timeout=30)
+    tracker.stop(timeout=5)
+    assert ModelUsageStat.objects.filter(tenant_id=tenant.pk).count() == 99
+    assert tracker.stats()["dropped"] == 1
+    [refused] = tmp_path.glob("refused-*.jsonl")
+    assert str(poison.id) in refused.read_text()
+
+
+def test_strings_are_made_storable_before_they_reach_the_database(sync, make_tenant):
+    tenant = make_tenant()
+    usage.track(**track_args(tenant.pk, model="bad\x00name\ud800", error_type="x\x00" * 30))
+    [row] = rows_of(tenant.pk)
+    assert row.model.name == "badname?" and row.error_type == "x" * 20  # cut to 40, then cleaned
+
+
+def test_an_absurd_provider_cost_is_ignored_for_the_price_table(sync, make_tenant):
+    tenant = make_tenant()
+    usage.track(**track_args(tenant.pk, provider_cost=Decimal("1e30")))
+    [row] = rows_of(tenant.pk)
+    assert row.cost_source == CostSource.PRICE_TABLE and row.cost_usd > 0
