@@ -9,7 +9,7 @@ import usage
 from tests.usage.conftest import raw_call, rows_of, track_args
 from usage import spill
 from usage.models import CostSource, ModelUsageStat, Status
-from usage.records import normalise
+from usage.records import normalise, to_json
 from usage.tracker import Tracker
 
 
@@ -162,3 +162,23 @@ def test_an_absurd_provider_cost_is_ignored_for_the_price_table(sync, make_tenan
     usage.track(**track_args(tenant.pk, provider_cost=Decimal("1e30")))
     [row] = rows_of(tenant.pk)
     assert row.cost_source == CostSource.PRICE_TABLE and row.cost_usd > 0
+
+
+def test_a_starting_writer_replays_the_spill_file_of_a_dead_process(
+    transactional_db, tmp_path, make_tenant, catalogue_prices
+):
+    import subprocess
+
+    tenant = make_tenant()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / f"usage-{spill.HOST}-{dead.pid}-1.jsonl"
+    orphan.write_text(
+        "".join(to_json(normalise(raw_call(tenant.pk, i))) + "\n" for i in range(20))
+    )
+    tracker = Tracker(spill_dir=tmp_path, interval=0.01)
+    tracker.track(raw_call(tenant.pk, 20))  # starts the writer
+    assert tracker.flush(timeout=30)
+    tracker.stop(timeout=5)
+    assert ModelUsageStat.objects.filter(tenant_id=tenant.pk).count() == 21
+    assert tracker.stats()["replayed"] == 20 and not orphan.exists()
