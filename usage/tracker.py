@@ -81,6 +81,7 @@ class Tracker:
         self._idle = threading.Condition()
         self._spill_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._running = False
         self._stopping = False
@@ -139,7 +140,7 @@ class Tracker:
             self._drop(1, exc)
             return
         try:
-            self.written += writer.write_records([record], using=self.using)
+            self._add("written", writer.write_records([record], using=self.using))
             self.last_flush_at = datetime.now(UTC)
         except Exception as exc:  # noqa: BLE001 - never fail the caller; the queue retries
             logger.warning(
@@ -235,7 +236,7 @@ class Tracker:
                         self._replay(orphans=False)
                     return 0.0
                 try:
-                    self.written += self._write(self._pending)
+                    self._add("written", self._write(self._pending))
                     self._pending = []
                 except POISON:
                     # Not an outage: something in this batch the database refuses. Retrying
@@ -247,7 +248,7 @@ class Tracker:
                     logger.warning("usage: database reachable again; writing queued records")
                     self._outage_logged = False
         except Exception as exc:  # noqa: BLE001 - any failure is retried, never raised
-            self.retried += 1
+            self._add("retried", 1)
             if not self._outage_logged:
                 logger.warning("usage: write failed (%s); will retry", type(exc).__name__)
                 self._outage_logged = True
@@ -262,7 +263,7 @@ class Tracker:
         while self._pending:
             record = self._pending[0]
             try:
-                self.written += self._write([record])
+                self._add("written", self._write([record]))
             except POISON as exc:
                 self._close_connections()
                 self._set_aside(record, exc)
@@ -332,7 +333,7 @@ class Tracker:
         with self._spill_lock:
             try:
                 self._spill_file().append(records)
-                self.spilled += len(records)
+                self._add("spilled", len(records))
             except OSError as exc:
                 # The disk refuses too: keep them in memory rather than lose them.
                 logger.error("usage: cannot spill %d records (%s)", len(records), exc)
@@ -352,11 +353,16 @@ class Tracker:
         while self._claimed:
             seen, new = spill.replay_file(self._claimed[0], self._write)
             self._claimed.pop(0)
-            self.replayed += seen
-            self.written += new
+            self._add("replayed", seen)
+            self._add("written", new)
+
+    def _add(self, counter: str, amount: int) -> None:
+        # Callers' threads (synchronous mode, caller-side spills) count too.
+        with self._count_lock:
+            setattr(self, counter, getattr(self, counter) + amount)
 
     def _drop(self, count: int, reason: Exception) -> None:
-        self.dropped += count
+        self._add("dropped", count)
         logger.error("usage: record dropped: %s", reason)
 
     # --- exit ------------------------------------------------------------------------------
