@@ -211,18 +211,30 @@ class Tracker:
                 self._close_connections()
                 return
 
-    def _take(self) -> None:
+    def _take(self, check: bool = True) -> None:
+        """Move a batch from the buffer to ``_pending``; ``check=False`` leaves raw tuples
+        for the PostgreSQL writer, which checks them while COPY streams."""
         buffer, batch = self._buffer, []
         while buffer and len(batch) < self.batch_size:
-            item = buffer.popleft()
-            if type(item) is Record:
-                batch.append(item)
+            batch.append(buffer.popleft())
+        self._pending = self._records(batch) if check else batch
+
+    def _records(self, items: list) -> list[Record]:
+        """``items`` as Records: raw tuples are checked in place (a record's id is fixed
+        once); unstorable ones are dropped and counted."""
+        records = []
+        for i, item in enumerate(items):
+            if item is None:
                 continue
-            try:
-                batch.append(normalise(item))
-            except BadRecord as exc:
-                self._drop(1, exc)
-        self._pending = batch
+            if type(item) is not Record:
+                try:
+                    item = items[i] = normalise(item)
+                except BadRecord as exc:
+                    items[i] = None
+                    self._drop(1, exc)
+                    continue
+            records.append(item)
+        return records
 
     def _drain(self, backoff: float) -> float:
         """Write until the buffer is empty; returns the backoff before the next attempt."""
@@ -230,7 +242,7 @@ class Tracker:
         try:
             while True:
                 if not self._pending:
-                    self._take()
+                    self._take(check=not self._postgres)
                 if not self._pending:
                     if self._claimed or (self._spill is not None and self._spill.has_records()):
                         self._replay(orphans=False)
@@ -260,6 +272,7 @@ class Tracker:
 
     def _write_one_by_one(self) -> None:
         """Write the pending batch record by record; set aside the ones refused alone."""
+        self._pending = self._records(self._pending)
         while self._pending:
             record = self._pending[0]
             try:
@@ -280,12 +293,19 @@ class Tracker:
             pass
         self._drop(1, reason)
 
-    def _write(self, records: list[Record]) -> int:
-        if connections[self.using].vendor != "postgresql":
-            return writer.write_records(records, using=self.using)
+    @property
+    def _postgres(self) -> bool:
+        return connections[self.using].vendor == "postgresql"
+
+    def _write(self, items: list) -> int:
+        """Write ``items`` (Records or raw tuples, checked in place); returns rows new."""
+        if not self._postgres:
+            return writer.write_records(self._records(items), using=self.using)
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
-        return writer.write_pg_raw(self._conn, records, self.using)
+        return writer.write_pg_raw(
+            self._conn, items, self.using, on_bad=lambda exc: self._drop(1, exc)
+        )
 
     def _connect(self):
         s = connections[self.using].settings_dict
@@ -319,7 +339,7 @@ class Tracker:
         """Past the memory limit, move the pending batch and the buffer's excess to disk."""
         if len(self._buffer) + len(self._pending) <= self.memory_limit:
             return
-        batch = self._pending
+        batch = self._records(self._pending)
         self._pending = []
         while len(self._buffer) > self.memory_limit // 2:
             self._take()
@@ -373,7 +393,7 @@ class Tracker:
         self._wakeup.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=max(timeout, 1.0))
-        leftovers = list(self._pending)
+        leftovers = self._records(self._pending)
         self._pending = []
         while self._buffer:
             self._take()

@@ -19,7 +19,7 @@ from django.db import connections, transaction
 
 from usage import pricing
 from usage.models import CostSource, ModelUsageStat, ProviderModel
-from usage.records import Record
+from usage.records import BadRecord, Record, normalise
 
 WRITE_LOCK_KEY = 0x75736167  # "usag": shared by writers, exclusive for the refresh horizon
 
@@ -100,6 +100,36 @@ def _row(r: Record, ids: dict, prices: dict) -> tuple:
     )
 
 
+class _ModelIdMap(dict):
+    """Model ids resolved on first sight: only where those lookups run on a connection other
+    than the one COPY is streaming on (the tracker's own)."""
+
+    def __init__(self, known: dict, using: str) -> None:
+        super().__init__(known)
+        self.using = using
+
+    def __missing__(self, key):
+        self[key] = model_ids({key}, self.using)[key]
+        return self[key]
+
+
+def _rows(items: list, ids: dict, prices: dict, on_bad):
+    """Rows for ``items``; raw tracker tuples become Records in place, so a record's id is
+    fixed the first time it is sent and kept for every retry. Unstorable items become None
+    (``on_bad`` is told) and are skipped."""
+    for i, item in enumerate(items):
+        if type(item) is not Record:
+            if item is None:
+                continue
+            try:
+                item = items[i] = normalise(item)
+            except BadRecord as exc:
+                items[i] = None
+                on_bad(exc)
+                continue
+        yield _row(item, ids, prices)
+
+
 def _lookups(records: list[Record], using: str) -> tuple[dict, dict]:
     return model_ids({(r.provider, r.model) for r in records}, using), pricing.price_book.table(
         using
@@ -112,25 +142,30 @@ def rows_for(records: list[Record], using: str) -> list[tuple]:
     return [_row(r, ids, prices) for r in records]
 
 
-def _pg_copy(cursor, table: str, rows) -> None:
+def _pg_copy(cursor, table: str, rows) -> int:
+    count = 0
     with cursor.copy(f"COPY {table} ({_COLUMN_LIST}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+            count += 1
+    return count
 
 
-def _pg_write(cursor, records: list[Record], using: str, savepoint) -> int:
-    ids, prices = _lookups(records, using)
+def _pg_write(cursor, items: list, using: str, savepoint, on_bad=None, lazy_ids=False) -> int:
+    ids, prices = _lookups([r for r in items if type(r) is Record], using)
+    if lazy_ids:
+        ids = _ModelIdMap(ids, using)
     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK_KEY,))
     try:
         with savepoint():
-            # Rows are built while COPY streams: the server inserts earlier rows meanwhile.
-            _pg_copy(cursor, "model_usage_stats", (_row(r, ids, prices) for r in records))
-        return len(records)
+            # Rows are built (and raw records checked) while COPY streams: the server inserts
+            # the earlier rows meanwhile, so the two kinds of work overlap.
+            return _pg_copy(cursor, "model_usage_stats", _rows(items, ids, prices, on_bad))
     except psycopg.errors.UniqueViolation:
         pass
     cursor.execute(_TEMP_TABLE_SQL)
     cursor.execute("DELETE FROM usage_incoming")
-    _pg_copy(cursor, "usage_incoming", (_row(r, ids, prices) for r in records))
+    _pg_copy(cursor, "usage_incoming", _rows(items, ids, prices, on_bad))
     cursor.execute(
         f"INSERT INTO model_usage_stats ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "
         "FROM usage_incoming ON CONFLICT (id) DO NOTHING"
@@ -140,10 +175,14 @@ def _pg_write(cursor, records: list[Record], using: str, savepoint) -> int:
     return written
 
 
-def write_pg_raw(conn: psycopg.Connection, records: list[Record], using: str) -> int:
-    """Write on a psycopg connection the tracker owns (autocommit, used by one thread)."""
+def write_pg_raw(conn: psycopg.Connection, items: list, using: str, on_bad) -> int:
+    """Write on a psycopg connection the tracker owns (autocommit, used by one thread).
+
+    ``items``: Records or raw tracker tuples, normalised in place as they are sent;
+    ``on_bad(exc)`` hears of each that cannot be stored.
+    """
     with conn.transaction(), conn.cursor() as cursor:
-        return _pg_write(cursor, records, using, conn.transaction)
+        return _pg_write(cursor, items, using, conn.transaction, on_bad, lazy_ids=True)
 
 
 def write_records(records: list[Record], *, using: str = "default") -> int:
