@@ -182,3 +182,26 @@ def test_a_starting_writer_replays_the_spill_file_of_a_dead_process(
     tracker.stop(timeout=5)
     assert ModelUsageStat.objects.filter(tenant_id=tenant.pk).count() == 21
     assert tracker.stats()["replayed"] == 20 and not orphan.exists()
+
+
+def test_records_tracked_from_many_threads_are_each_written_once(
+    transactional_db, tmp_path, make_tenant, catalogue_prices
+):
+    import threading
+
+    tenant = make_tenant()
+    tracker = Tracker(spill_dir=tmp_path, batch_size=200, interval=0.01)
+
+    def worker(offset):
+        for i in range(offset, offset + 500):
+            tracker.track(raw_call(tenant.pk, i))
+
+    threads = [threading.Thread(target=worker, args=(n * 500,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tracker.flush(timeout=60)
+    tracker.stop(timeout=5)
+    ids = ModelUsageStat.objects.filter(tenant_id=tenant.pk).values_list("request_id", flat=True)
+    assert sorted(ids) == sorted(track_args(tenant.pk, i)["request_id"] for i in range(4000))
