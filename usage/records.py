@@ -35,6 +35,9 @@ class Record(NamedTuple):
     provider_cost: str | None
 
 
+_new_record = tuple.__new__  # Record(...) without the Python-level __new__ frame
+
+
 class BadRecord(ValueError):
     """A tracked call whose arguments cannot become a row (say, a tenant id that is no UUID)."""
 
@@ -70,14 +73,17 @@ def _text(value, limit: int, default: str = "") -> str:
     return value or default
 
 
-def _when(created_at) -> datetime:
+def _when(created_at) -> tuple[datetime, int]:
+    """(aware UTC datetime, epoch milliseconds) of a created_at or a time.time() float."""
     if type(created_at) is float:
-        return datetime.fromtimestamp(created_at, UTC)
+        return datetime.fromtimestamp(created_at, UTC), int(created_at * 1000)
     if not isinstance(created_at, datetime):
         raise BadRecord("created_at is not a datetime")
     if created_at.tzinfo is None:
-        return created_at.replace(tzinfo=UTC)
-    return created_at.astimezone(UTC)
+        created_at = created_at.replace(tzinfo=UTC)
+    else:
+        created_at = created_at.astimezone(UTC)
+    return created_at, int(created_at.timestamp() * 1000)
 
 
 def normalise(raw: tuple) -> Record:
@@ -87,7 +93,7 @@ def normalise(raw: tuple) -> Record:
     """
     (tenant_id, provider, model, status, request_id, attempt, prompt_tokens,
      completion_tokens, latency_ms, error_type, provider_cost, created_at) = raw
-    created_at = _when(created_at)
+    created_at, ms = _when(created_at)
     error_type = _text(error_type, 40)
     code = STATUS_CODES.get(status)
     if code is None:
@@ -99,8 +105,8 @@ def normalise(raw: tuple) -> Record:
             cost = str(provider_cost)
     if type(attempt) is not int or not 1 <= attempt <= 32767:
         attempt = min(max(_count(attempt), 1), 32767)
-    return Record(
-        record_id(int(created_at.timestamp() * 1000)),
+    return _new_record(Record, (
+        record_id(ms),
         created_at,
         tenant_id if type(tenant_id) is uuid.UUID else _as_uuid(tenant_id, "tenant_id"),
         request_id if type(request_id) is uuid.UUID else _as_uuid(request_id, "request_id"),
@@ -113,7 +119,7 @@ def normalise(raw: tuple) -> Record:
         _count(latency_ms),
         error_type,
         cost,
-    )
+    ))
 
 
 def to_json(record: Record) -> str:
