@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
+from tenants.admin.scoping import MissingBeforeForbiddenMixin
 from tenants.selectors import tenants_for_user
 from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel, Status
 
@@ -91,7 +92,7 @@ class ModelFilter(admin.SimpleListFilter):
 
 
 @admin.register(ModelUsageStat)
-class ModelUsageStatAdmin(admin.ModelAdmin):
+class ModelUsageStatAdmin(MissingBeforeForbiddenMixin, admin.ModelAdmin):
     list_display = (
         "created_at", "tenant", "model", "status_label", "attempt", "prompt_tokens",
         "completion_tokens", "latency_ms", "cost_display", "error_type",

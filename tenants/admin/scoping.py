@@ -1,20 +1,27 @@
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.http import Http404
 
 from tenants import selectors
 
 
 class MissingBeforeForbiddenMixin:
-    """Answer for another tenant's row exactly as for a missing one, on every page.
+    """Answer for another tenant's row exactly as for a missing one, on every page: a 404.
 
+    Django's own answer for a missing row is a redirect to the admin home with a "doesn't
+    exist" message; the agreed answer for another tenant's id everywhere (API, screens,
+    admin) is a 404, so the change, history and delete views raise it instead.
     Django's delete view checks the permission before the object, so a staff user without
     delete permission would get a 403 for another tenant's row where a missing row gets the
-    "doesn't exist" redirect; checking the (scoped) object first removes that difference.
+    404; checking the (scoped) object first removes that difference.
     """
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404(f"No {opts.verbose_name} with this id.")
 
     def delete_view(self, request, object_id, extra_context=None):
         if self.get_object(request, unquote(object_id)) is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
         return super().delete_view(request, object_id, extra_context)
 
 

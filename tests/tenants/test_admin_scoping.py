@@ -118,4 +118,4 @@ def test_a_staff_user_without_membership_sees_no_tenant(staff_of, tenant_a, clie
     loner = staff_of(username="loner")
     client.force_login(loner)
     assert "Alpha" not in client.get("/admin/tenants/tenant/").content.decode()
-    assert client.get(f"/admin/tenants/tenant/{tenant_a.pk}/change/").status_code == 302
+    assert client.get(f"/admin/tenants/tenant/{tenant_a.pk}/change/").status_code == 404
