@@ -22,14 +22,14 @@ import uuid
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from tenants.models import Tenant
 from usage.aggregates import METRIC_FIELDS, Agg, aggregate_select, hour_sql
 from usage.models import ModelUsageStat, ProviderModel
-from usage.summary import floor_hour, summarised_through
+from usage.summary import floor_day, floor_hour, summarised_through
 
 _TENANT_FIELD = ModelUsageStat._meta.get_field("tenant")
 
@@ -79,52 +79,131 @@ def _bucket_case(column: str, starts: list, first: int = 0, last: int | None = N
     )
 
 
-def _bucketed(ids, buckets: list[tuple[datetime, datetime]], using: str) -> list[tuple]:
-    """(bucket index, model_id, *METRIC_FIELDS) summed over summary hours + unsummarised tail.
+DASHBOARD_WORK_MEM = "64MB"
 
-    ``buckets``: contiguous UTC intervals; an hour belongs to the bucket its start is in.
-    The database does the summing, so a 30-day series returns buckets x models rows (a few
-    hundred), not thousands of hours.
 
-    One statement reads the summary and the raw rows above the watermark, so both come from
-    one snapshot. The watermark is passed as a literal (the planner then sees the tail is
-    small: no parallel workers, no JIT); the statement also returns the watermark it saw,
-    and if a refresh committed in between, the question is asked again.
+def _tuned(cursor, vendor: str) -> None:
+    """Per-transaction planner settings for one dashboard read (PostgreSQL).
+
+    A 30-day read across tenants sums a few hundred thousand summary rows into a few
+    hundred groups. JIT would compile for ~60 ms and save less. The planner cannot tell
+    how few groups the bucket CASE makes, so with the default work_mem it sorts (spilling
+    ~70 MB to disk) instead of hashing; a larger work_mem for this transaction lets it
+    hash. SET LOCAL-like: both end with the transaction.
+    """
+    if vendor == "postgresql":
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
+            [DASHBOARD_WORK_MEM],
+        )
+
+
+def _read(ids, buckets: list[tuple[datetime, datetime]], using: str, *, by_tenant: bool = False):
+    """Sums over summary hours + unsummarised tail: per (bucket, model), and per tenant.
+
+    Returns ``(cells, tenants)``: ``cells`` rows are (bucket index, model_id,
+    *METRIC_FIELDS); ``tenants`` rows (tenant_id, *METRIC_FIELDS) over all the buckets,
+    only when ``by_tenant`` (else empty). ``buckets``: contiguous UTC intervals; an hour
+    belongs to the bucket its start is in. The database does the summing, so a 30-day
+    read returns buckets x models rows (a few hundred), not thousands of hours.
+
+    Whole UTC days inside a bucket are read from ``model_usage_day_summary`` (the refresh
+    keeps each day row equal to its 24 hours), the rest from hourly rows.
+
+    One statement reads the summary and the raw rows above the watermark, so both come
+    from one snapshot, and sums the same rows both ways (the rows are read once). The
+    watermark is passed as a literal (the planner then sees the tail is small); the
+    statement also returns the watermark it saw, and if a refresh committed in between,
+    the question is asked again.
     """
     if not ids or not buckets:
-        return []
+        return [], []
     connection = connections[using]
     marks, values = _in_list(ids, connection)
     adapt = connection.ops.adapt_datetimefield_value
-    at_start, at_end = adapt(buckets[0][0]), adapt(buckets[-1][1])
+    at_start, at_end = buckets[0][0], buckets[-1][1]
+    days = _whole_days(buckets) or (at_end, at_end)
     bucket_sql, bucket_params = _bucket_case("u.hour", [adapt(lo) for lo, _ in buckets])
-    sums = ", ".join(f"CAST(sum(u.{m}) AS bigint)" for m in METRIC_FIELDS)
+    resums = ", ".join(f"CAST(sum({m}) AS bigint)" for m in METRIC_FIELDS)
     metrics = ", ".join(METRIC_FIELDS)
     blanks = ", ".join(["0"] * len(METRIC_FIELDS))
-    sql = (
-        f"SELECT {bucket_sql}, u.model_id, {sums} FROM ("
-        f"SELECT model_id, hour, {metrics} FROM model_usage_summary "
+    per_tenant = (
+        f"UNION ALL SELECT 1, NULL, NULL, tenant_id, {resums} FROM cells GROUP BY tenant_id "
+        if by_tenant
+        else ""
+    )
+    hours = (
+        f"SELECT tenant_id, model_id, hour, {metrics} FROM model_usage_summary "
         f"WHERE tenant_id IN ({marks}) AND hour >= %s AND hour < %s "
-        "UNION ALL "
-        f"SELECT model_id, {hour_sql(connection.vendor)}, {aggregate_select()} "
+    )
+    # Summary hours before and after the whole UTC days, day rows for those days, and the
+    # raw rows the summary has not reached (any time in the period).
+    sql = (
+        f"WITH cells AS (SELECT {bucket_sql} AS bucket, u.* FROM ("
+        f"{hours} UNION ALL "
+        f"SELECT tenant_id, model_id, day, {metrics} FROM model_usage_day_summary "
+        f"WHERE tenant_id IN ({marks}) AND day >= %s AND day < %s "
+        f"UNION ALL {hours} UNION ALL "
+        f"SELECT tenant_id, model_id, {hour_sql(connection.vendor)}, {aggregate_select()} "
         "FROM model_usage_stats "
         f"WHERE seq > %s AND tenant_id IN ({marks}) AND created_at >= %s AND created_at < %s "
-        "GROUP BY 1, 2"
-        ") u GROUP BY 1, 2 "
-        "UNION ALL "
-        f"SELECT NULL, watermark, {blanks} FROM usage_summary_state WHERE id = 1"
+        "GROUP BY 1, 2, 3"
+        ") u) "
+        f"SELECT 0, bucket, model_id, NULL, {resums} FROM cells GROUP BY bucket, model_id "
+        f"{per_tenant}"
+        f"UNION ALL SELECT 2, NULL, watermark, NULL, {blanks} "
+        "FROM usage_summary_state WHERE id = 1"
     )
+
+    def params(watermark: int) -> list:
+        return [
+            *bucket_params,
+            *values, adapt(at_start), adapt(days[0]),
+            *values, adapt(days[0]), adapt(days[1]),
+            *values, adapt(days[1]), adapt(at_end),
+            watermark, *values, adapt(at_start), adapt(at_end),
+        ]
+
     watermark = summarised_through(using)
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        _tuned(cursor, connection.vendor)
         for _ in range(5):
-            cursor.execute(sql, [*bucket_params, *values, at_start, at_end, watermark, *values,
-                                 at_start, at_end])
+            cursor.execute(sql, params(watermark))
             rows = cursor.fetchall()
-            seen = next((row[1] for row in rows if row[0] is None), 0)
+            seen = next((row[2] for row in rows if row[0] == 2), 0)
             if seen == watermark:
-                return [row for row in rows if row[0] is not None]
+                cells = [(row[1], row[2], *row[4:]) for row in rows if row[0] == 0]
+                tenants = [(row[3], *row[4:]) for row in rows if row[0] == 1]
+                return cells, tenants
             watermark = seen
     raise RuntimeError("usage summary kept changing while it was read")
+
+
+def _whole_days(buckets: list[tuple[datetime, datetime]]) -> tuple[datetime, datetime] | None:
+    """The first run of consecutive UTC days [first, after) that each lie inside one bucket.
+
+    Those days are read from the day rows (one row per tenant, model and day instead of 24):
+    UTC-day buckets, or a long single bucket. Hourly buckets and local days of a zone
+    offset from UTC contain no whole UTC day and read hours only.
+    """
+    one_day = timedelta(days=1)
+    first = after = None
+    for lower, upper in buckets:
+        day = floor_day(lower)
+        if day < lower:
+            day += one_day
+        while day + one_day <= upper:
+            if after is not None and day != after:
+                return first, after
+            first = first or day
+            after = day + one_day
+            day += one_day
+    return (first, after) if first else None
+
+
+def _bucketed(ids, buckets: list[tuple[datetime, datetime]], using: str) -> list[tuple]:
+    """(bucket index, model_id, *METRIC_FIELDS) rows of ``_read``."""
+    return _read(ids, buckets, using)[0]
 
 
 def _period(start: date, end: date, zone) -> tuple[datetime, datetime]:
@@ -291,14 +370,6 @@ def current_rates(
     return result
 
 
-
-def _bucket_rows(ids, start: datetime, end: datetime, zone, bucket: str, using: str) -> list:
-    """(model_id, bucket label, *METRIC_FIELDS) for [start, end), summed over tenants."""
-    buckets = _buckets_between(start, end, zone, bucket)
-    rows = _bucketed(ids, [(lo, hi) for lo, hi, _ in buckets], using)
-    return [(row[1], buckets[row[0]][2], row[2:]) for row in rows]
-
-
 def period_usage(
     *,
     tenants,
@@ -306,6 +377,7 @@ def period_usage(
     end: datetime,
     tz: str | None = None,
     bucket: str = "hour",
+    by_tenant: bool = False,
     using: str = "default",
 ) -> dict:
     """All the operator dashboard (llm_routing/screens) shows for [start, end), in one read.
@@ -317,19 +389,26 @@ def period_usage(
     ``provider`` and ``model`` (busiest first), ``by_provider`` rows ``provider``. Unlike
     percentiles taken per model, the per-provider and overall p50/p95 come from the merged
     latency histograms, so they are true percentiles of the group.
+
+    ``by_tenant``: also ``"by_tenant": [{"tenant_id": UUID, **figures}]`` over the whole
+    period, busiest first, for the tenants that have usage in it (same statement, same
+    snapshot, so the per-tenant rows add up to ``all``).
     """
     if bucket not in ("day", "hour"):
         raise ValueError("bucket must be 'day' or 'hour'")
     zone = _zone(tenants, tz)
     names = _models(using)
+    buckets = _buckets_between(start, end, zone, bucket)
+    rows, tenant_rows = _read(
+        _tenant_ids(tenants), [(lo, hi) for lo, hi, _ in buckets], using, by_tenant=by_tenant
+    )
     cells: dict[tuple, Agg] = {}
-    for model_id, key, figures in _bucket_rows(
-        _tenant_ids(tenants), start, end, zone, bucket, using
-    ):
-        agg = cells.get((key, model_id))
+    for row in rows:
+        key = (buckets[row[0]][2], row[1])
+        agg = cells.get(key)
         if agg is None:
-            agg = cells[(key, model_id)] = Agg()
-        agg.add(figures)
+            agg = cells[key] = Agg()
+        agg.add(row[2:])
     # Every other grouping is a sum of these (bucket, model) cells: few, whatever the rows.
     per_bucket: dict = {}
     per_model: dict[int, Agg] = {}
@@ -349,9 +428,23 @@ def period_usage(
     ]
     by_model.sort(key=lambda d: (-d["requests"], d["provider"], d["model"]))
     by_provider = [{"provider": p, **agg.as_dict()} for p, agg in sorted(per_provider.items())]
-    return {
+    result = {
         "buckets": {key: agg.as_dict() for key, agg in per_bucket.items()},
         "by_model": by_model,
         "by_provider": by_provider,
         "all": overall.as_dict(),
     }
+    if by_tenant:
+        result["by_tenant"] = _per_tenant(tenant_rows)
+    return result
+
+
+def _per_tenant(rows) -> list[dict]:
+    per_tenant = []
+    for row in rows:
+        agg = Agg()
+        agg.add(row[1:])
+        # SQLite gives 32 hex digits.
+        per_tenant.append({"tenant_id": uuid.UUID(str(row[0])), **agg.as_dict()})
+    per_tenant.sort(key=lambda d: (-d["requests"], str(d["tenant_id"])))
+    return per_tenant

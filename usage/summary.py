@@ -5,6 +5,11 @@ replayed days later) gets a new ``seq`` and its old hour is updated by adding de
 (``INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x``). Work is proportional to the
 rows added since the watermark.
 
+``model_usage_day_summary`` is the same per UTC day, kept in the same transaction: deltas
+of the same new rows, and a rebuild re-adds its days from the rebuilt hours. So at every
+commit each day row equals the sum of that day's hour rows (the dashboard reads days for
+long periods across tenants, usage/selectors.py).
+
 The horizon: on PostgreSQL a sequence value can be taken by a transaction that commits
 after a later one, so reading ``max(seq)`` could skip a row for ever. Every writer holds a
 shared advisory lock for its transaction (usage/writer.py); the refresh takes it
@@ -62,6 +67,17 @@ def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def floor_day(moment: datetime) -> datetime:
+    return floor_hour(moment).replace(hour=0)
+
+
+def day_sql(vendor: str, column: str) -> str:
+    """The UTC day (midnight) a timestamp falls in, as the database stores a DateTimeField."""
+    if vendor == "postgresql":
+        return f"date_trunc('day', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    return f"strftime('%%Y-%%m-%%d 00:00:00', {column})"
+
+
 def _upsert(cursor, vendor: str, where: str, params: list) -> int:
     metrics = ", ".join(METRIC_FIELDS)
     updates = ", ".join(f"{m} = model_usage_summary.{m} + excluded.{m}" for m in METRIC_FIELDS)
@@ -73,6 +89,34 @@ def _upsert(cursor, vendor: str, where: str, params: list) -> int:
         params,
     )
     return max(cursor.rowcount, 0)
+
+
+def _upsert_days(cursor, vendor: str, where: str, params: list) -> None:
+    """Add the raw rows matching ``where`` to their UTC days (the day rollup's deltas)."""
+    metrics = ", ".join(METRIC_FIELDS)
+    updates = ", ".join(
+        f"{m} = model_usage_day_summary.{m} + excluded.{m}" for m in METRIC_FIELDS
+    )
+    cursor.execute(
+        f"INSERT INTO model_usage_day_summary (tenant_id, model_id, day, {metrics}) "
+        f"SELECT tenant_id, model_id, {day_sql(vendor, 'created_at')}, {aggregate_select()} "
+        f"FROM model_usage_stats WHERE {where} GROUP BY 1, 2, 3 "
+        f"ON CONFLICT (tenant_id, day, model_id) DO UPDATE SET {updates}",
+        params,
+    )
+
+
+def _rebuild_days(cursor, vendor: str, day) -> None:
+    """Recompute every day from ``day`` (a UTC midnight) on as the sum of its summary hours."""
+    metrics = ", ".join(METRIC_FIELDS)
+    sums = ", ".join(f"CAST(sum({m}) AS bigint)" for m in METRIC_FIELDS)
+    cursor.execute("DELETE FROM model_usage_day_summary WHERE day >= %s", [day])
+    cursor.execute(
+        f"INSERT INTO model_usage_day_summary (tenant_id, model_id, day, {metrics}) "
+        f"SELECT tenant_id, model_id, {day_sql(vendor, 'hour')}, {sums} "
+        "FROM model_usage_summary WHERE hour >= %s GROUP BY 1, 2, 3",
+        [day],
+    )
 
 
 def _oldest_raw_hour(cursor) -> datetime | None:
@@ -119,8 +163,16 @@ def refresh_summary(
             groups += _upsert(
                 cursor, vendor, "seq > %s AND seq <= %s AND created_at < %s", [start, top, at]
             )
+            # Days: from since's day on, re-add the hours just rebuilt (and the kept hours
+            # before since on that day); earlier days only take the late rows' deltas.
+            day = connection.ops.adapt_datetimefield_value(floor_day(since))
+            _rebuild_days(cursor, vendor, day)
+            _upsert_days(
+                cursor, vendor, "seq > %s AND seq <= %s AND created_at < %s", [start, top, day]
+            )
         elif top > start:
             groups += _upsert(cursor, vendor, "seq > %s AND seq <= %s", [start, top])
+            _upsert_days(cursor, vendor, "seq > %s AND seq <= %s", [start, top])
         state.watermark = top
         state.refreshed_at = timezone.now()
         state.save(using=using, update_fields=["watermark", "refreshed_at"])

@@ -58,7 +58,7 @@ def _ledger_health() -> dict:
     return {**stats, "last_flush_at": _when(stats.get("last_flush_at"))}
 
 
-def _render(request, *, tenant, tenants, tz, title):
+def _render(request, *, tenant, tenants, tz, title, by_tenant=False):
     form, period = _period(request, tz)
     return render_screen(
         request,
@@ -70,7 +70,8 @@ def _render(request, *, tenant, tenants, tz, title):
             "form": form,
             "period": period,
             "tz_name": tz.key,
-            "figures": dashboard_figures(tenants=tenants, period=period),
+            "figures": dashboard_figures(tenants=tenants, period=period, by_tenant=by_tenant),
+            "query": request.GET.urlencode(),
             "rate_limits": _rate_limits(tenant) if tenant is not None else None,
             "ledger": _ledger_health(),
         },
@@ -93,10 +94,14 @@ def tenant_usage(request: HttpRequest, tenant_id) -> HttpResponse:
 def all_tenants_usage(request: HttpRequest) -> HttpResponse:
     if not request.user.is_superuser:
         raise Http404("No such page.")
+    # One clock for everyone: tenants' local days differ, so across tenants the days and
+    # hours are UTC's (the page says so; each tenant's own dashboard keeps its zone). UTC
+    # days are also what the summary keeps day rows for, which keeps this view fast.
     return _render(
         request,
         tenant=None,
-        tenants=selectors.tenants_for_user(request.user),
+        tenants=list(selectors.tenants_for_user(request.user)),
         tz=zoneinfo.ZoneInfo("UTC"),
         title="Usage across all tenants",
+        by_tenant=True,
     )

@@ -33,13 +33,26 @@ def _with_other_failures(figures: dict[str, Any]) -> dict[str, Any]:
     return {**figures, "other_failures": figures["failed"] - figures["rate_limited"]}
 
 
-def dashboard_figures(*, tenants, period: Period) -> dict[str, Any]:
+def _tenant_rows(rows: list[dict], tenants) -> list[dict]:
+    """The per-tenant totals with each tenant (for its name and dashboard link)."""
+    by_id = {t.pk: t for t in tenants}
+    return [
+        {**_with_other_failures(r), "tenant": by_id[r["tenant_id"]]}
+        for r in rows
+        if r["tenant_id"] in by_id
+    ]
+
+
+def dashboard_figures(*, tenants, period: Period, by_tenant: bool = False) -> dict[str, Any]:
+    """Every figure of the page; ``by_tenant`` adds ``by_tenant`` rows (``tenants`` must
+    then be Tenant objects, whose names and links the rows carry)."""
     usage = usage_selectors.period_usage(
         tenants=tenants,
         start=period.start,
         end=period.end,
         tz=period.tz.key,
         bucket=period.bucket,
+        by_tenant=by_tenant,
     )
     buckets = period.buckets()
     labels = charts.bucket_labels(buckets, period.bucket)
@@ -62,6 +75,7 @@ def dashboard_figures(*, tenants, period: Period) -> dict[str, Any]:
         for r in usage["by_model"]
     ]
     return {
+        "by_tenant": _tenant_rows(usage["by_tenant"], tenants) if by_tenant else None,
         "all": _with_other_failures(usage["all"]),
         "by_model": [_with_other_failures(r) for r in usage["by_model"]],
         "by_provider": [{**r, "label": _label(r["provider"])} for r in usage["by_provider"]],
