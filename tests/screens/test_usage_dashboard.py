@@ -227,3 +227,68 @@ def test_a_zero_latency_is_shown_as_zero_not_as_missing(client_a, tenant_a):
     row = page.split('id="table-latency"')[1].split("LLM7</th>")[1].split("</tr>")[0]
     cells = re.findall(r'<td class="num">([^<]*)</td>', row)
     assert cells[0] == "1" and cells[3] == "0"  # requests, mean
+
+
+def _tenant_cell(page: str, tenant, field: str) -> str:
+    row = page.split(f'data-tenant="{tenant.pk}"')[1].split("</tr>")[0]
+    return re.search(rf'data-field="{field}">([^<]*)<', row).group(1).strip()
+
+
+def test_the_per_tenant_table_equals_each_tenants_rows_and_links_to_its_dashboard(
+    client, superuser, tenant_a, tenant_b
+):
+    from tenants.models import Tenant
+
+    idle = Tenant.objects.create(name="Idle Co", slug="idle", timezone="Asia/Tokyo")
+    rng = random.Random(13)
+    # Over several UTC days, so whole days come from the day rows and the rest from hours
+    # and from the raw rows the summary has not reached yet.
+    _spread(tenant_a, rng, 90, hours_back=24 * 20)
+    _spread(tenant_b, rng, 40, hours_back=24 * 20)
+    call_command("refresh_usage_summary", verbosity=0)
+    _spread(tenant_a, rng, 30, hours_back=24 * 20)
+    _spread(tenant_b, rng, 20, hours_back=30)
+    client.force_login(superuser)
+
+    response = client.get(reverse("screens:usage_all"), {"period": "30d"})
+
+    page = response.content.decode()
+    start = response.context["period"].start
+    for tenant in (tenant_a, tenant_b):
+        rows = ModelUsageStat.objects.filter(tenant_id=tenant.pk, created_at__gte=start)
+        raw = rows.aggregate(
+            n=Count("id"), p=Sum("prompt_tokens"), c=Sum("completion_tokens"), cost=Sum("cost_pusd")
+        )
+        limited = rows.filter(status=Status.RATE_LIMITED).count()
+        errors = rows.exclude(status__in=[Status.SUCCESS, Status.RATE_LIMITED]).count()
+        assert int(_tenant_cell(page, tenant, "requests")) == raw["n"]
+        assert int(_tenant_cell(page, tenant, "rate_limited")) == limited
+        assert int(_tenant_cell(page, tenant, "errors")) == errors
+        assert int(_tenant_cell(page, tenant, "total_tokens")) == raw["p"] + raw["c"]
+        assert Decimal(_tenant_cell(page, tenant, "cost_usd")) == Decimal(raw["cost"] or 0) / 10**12
+        link = reverse("screens:usage", args=[tenant.pk]) + "?period=30d"
+        assert f'href="{link}">{tenant.name}</a>' in page
+    assert f'data-tenant="{idle.pk}"' not in page
+    assert sum(r["requests"] for r in response.context["figures"]["by_tenant"]) == (
+        response.context["figures"]["all"]["requests"]
+    )
+    assert 'id="all-tenants-clock"' in page and "(UTC)" in page
+
+
+def test_a_tenants_p95_across_tenants_is_the_one_its_own_dashboard_shows(
+    client, superuser, client_a, tenant_a, tenant_b
+):
+    rng = random.Random(17)
+    _spread(tenant_a, rng, 60)
+    _spread(tenant_b, rng, 25)
+    call_command("refresh_usage_summary", verbosity=0)
+    _spread(tenant_a, rng, 15)
+    client.force_login(superuser)
+
+    across = client.get(reverse("screens:usage_all"), {"period": "24h"}).context["figures"]
+    own = client_a.get(reverse("screens:usage", args=[tenant_a.pk]), {"period": "24h"})
+
+    [row] = [r for r in across["by_tenant"] if r["tenant"] == tenant_a]
+    assert row["requests"] == own.context["figures"]["all"]["requests"] == 75
+    assert row["latency_p95_ms"] == own.context["figures"]["all"]["latency_p95_ms"]
+    assert 'id="table-tenants"' not in own.content.decode()

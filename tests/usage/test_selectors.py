@@ -91,3 +91,90 @@ def test_hourly_buckets_are_labelled_in_local_time_across_a_dst_change(make_tena
         ("2025-10-26T02:00:00+02:00", 1), ("2025-10-26T02:00:00+01:00", 2)]
     [day] = selectors.time_series(tenants=paris, start=date(2025, 10, 26), end=date(2025, 10, 26))
     assert day["requests"] == 3
+
+
+def _day_rows():
+    from usage.aggregates import METRIC_FIELDS
+    from usage.models import ModelUsageDaySummary
+
+    return {
+        (d.tenant_id, d.model_id, d.day): [getattr(d, f) for f in METRIC_FIELDS]
+        for d in ModelUsageDaySummary.objects.all()
+    }
+
+
+def _hours_per_day():
+    from usage.aggregates import METRIC_FIELDS
+    from usage.models import ModelUsageSummary
+
+    days = {}
+    for h in ModelUsageSummary.objects.all():
+        key = (h.tenant_id, h.model_id, h.hour.replace(hour=0))
+        days[key] = [a + getattr(h, f) for a, f in zip(
+            days.get(key, [0] * len(METRIC_FIELDS)), METRIC_FIELDS, strict=True)]
+    return days
+
+
+def _raw_requests_per_day():
+    from usage.models import ModelUsageStat
+
+    days = {}
+    for created, tenant_id, model_id in ModelUsageStat.objects.values_list(
+        "created_at", "tenant_id", "model_id"
+    ):
+        key = (tenant_id, model_id, created.replace(hour=0, minute=0, second=0, microsecond=0))
+        days[key] = days.get(key, 0) + 1
+    return days
+
+
+def test_day_rows_stay_the_sum_of_their_hours_through_every_kind_of_refresh(make_tenant):
+    a, b = make_tenant(), make_tenant(tz="Asia/Tokyo")
+    base = datetime(2025, 6, 1, tzinfo=UTC)
+    for i in range(40):  # four UTC days, both tenants, two models
+        _write(a if i % 3 else b, base + timedelta(hours=2.3 * i), model=f"m{i % 2}",
+               status="error" if i % 7 == 0 else "success", latency=40 * i)
+    refresh_summary()
+    assert _day_rows() == _hours_per_day()
+    _write(a, base + timedelta(hours=5), count=3)  # late rows for an old day
+    _write(b, base + timedelta(days=3, hours=23), model="m1")
+    refresh_summary()
+    assert _day_rows() == _hours_per_day()
+    _write(a, base + timedelta(days=1, hours=1), count=2)  # late, before the rebuild's start
+    _write(b, base + timedelta(days=2, hours=3))  # new, on the rebuild's first day
+    _write(a, base + timedelta(days=3, hours=2), count=2)  # new, inside the rebuild
+    refresh_summary(since=base + timedelta(days=2, hours=13))
+    assert _day_rows() == _hours_per_day()
+    refresh_summary(full=True)
+    assert _day_rows() == _hours_per_day()
+    assert {k: v[0] for k, v in _day_rows().items()} == _raw_requests_per_day()
+
+
+def test_a_period_across_tenants_sums_per_utc_day_and_per_tenant_like_the_raw_rows(make_tenant):
+    from usage.models import ModelUsageStat
+
+    a, b = make_tenant(tz="America/New_York"), make_tenant(tz="Asia/Tokyo")
+    base = datetime(2025, 6, 1, tzinfo=UTC)
+    for i in range(60):
+        _write(a if i % 4 else b, base + timedelta(hours=1.7 * i), model=f"m{i % 3}",
+               status="rate_limited" if i % 5 == 0 else "success", latency=30 * i)
+    refresh_summary()
+    for i in range(10):  # not yet summarised
+        _write(a if i % 2 else b, base + timedelta(hours=9 * i + 0.5), status="timeout")
+    start, end = base + timedelta(hours=7), base + timedelta(days=4, hours=3)  # partial days
+
+    usage = selectors.period_usage(tenants=[a, b], start=start, end=end, tz="UTC",
+                                   bucket="day", by_tenant=True)
+
+    rows = ModelUsageStat.objects.filter(created_at__gte=start, created_at__lt=end)
+    per_day = {}
+    for created in rows.values_list("created_at", flat=True):
+        per_day[created.date()] = per_day.get(created.date(), 0) + 1
+    assert {day: f["requests"] for day, f in usage["buckets"].items()} == per_day
+    assert {r["tenant_id"]: r["requests"] for r in usage["by_tenant"]} == {
+        t.pk: rows.filter(tenant_id=t.pk).count() for t in (a, b)
+    }
+    assert {r["tenant_id"]: r["rate_limited"] for r in usage["by_tenant"]} == {
+        t.pk: rows.filter(tenant_id=t.pk, status=2).count() for t in (a, b)
+    }
+    assert sum(r["prompt_tokens"] for r in usage["by_tenant"]) == usage["all"]["prompt_tokens"]
+    assert "by_tenant" not in selectors.period_usage(tenants=a, start=start, end=end)
