@@ -1,10 +1,16 @@
 """Server time of the usage dashboard's 30-day view with 5 million usage rows (PostgreSQL).
 
-Target: under 300 ms of server time. The figure is printed as a ratio against a baseline
-measured in the same run: the same tenant's key management screen, which goes through the
-same admin chrome, session, authentication and tenant lookup but reads no usage. Also
-printed for context: the all-tenants 30-day view, and the raw-rows aggregation the hourly
-summary saves (what a dashboard reading model_usage_stats directly would pay).
+Target: under 300 ms of server time, for one tenant's view and for the superuser's view
+across all tenants (with its per-tenant table). The figures are printed as ratios against a
+baseline measured in the same run: the busiest tenant's key management screen, which goes
+through the same admin chrome, session, authentication and tenant lookup but reads no
+usage. One tenant is timed twice: the busiest (UTC, so its whole days come from the day
+rows) and one in Asia/Tokyo (local days are not UTC days: hourly rows only). Also printed
+for context: the raw-rows aggregation the summary saves (what a dashboard reading
+model_usage_stats directly would pay).
+
+The summary is refreshed first, then about an hour of new rows is added and left
+unsummarised, as between two hourly refreshes: every view also reads that raw tail.
 
 Each page is requested in-process through Django's full middleware stack (the test
 client), so the time is the server's: no network, no browser.
@@ -25,6 +31,7 @@ import time
 
 DATABASE = "dashboard_bench"
 TARGET_MS = 300.0
+TAIL = 7_000  # about an hour of this history's traffic (5M rows over 30 days)
 
 
 def configure_environment() -> None:
@@ -76,10 +83,17 @@ def main() -> None:
     call_command("refresh_usage_summary", verbosity=0, stdout=open(os.devnull, "w"))
     with connection.cursor() as cursor:  # what autovacuum does after a big refresh
         cursor.execute("VACUUM ANALYZE model_usage_summary")
-    run(datagen.bench_tenants()[0], args.repeat)  # the busiest tenant
+        cursor.execute("VACUUM ANALYZE model_usage_day_summary")
+    datagen.summarize_brin()
+    datagen.load_rows(TAIL, days=1 / 24, seed=int(time.time()))  # the unsummarised tail
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE model_usage_stats")
+    tenants = datagen.bench_tenants()
+    tokyo = next(t for t in tenants if t.timezone == "Asia/Tokyo")
+    run(tenants[0], tokyo, args.repeat)  # the busiest tenant, and one off UTC
 
 
-def run(tenant, repeat: int) -> None:
+def run(tenant, other, repeat: int) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -87,6 +101,7 @@ def run(tenant, repeat: int) -> None:
     from django.utils import timezone
 
     from usage.models import ModelUsageStat
+    from usage.summary import summarised_through
 
     user, _ = get_user_model().objects.get_or_create(
         username="bench-dashboard", defaults={"is_staff": True, "is_superuser": True}
@@ -104,9 +119,11 @@ def run(tenant, repeat: int) -> None:
     since = timezone.now() - timezone.timedelta(days=30)
     total = ModelUsageStat.objects.count()
     in_window = ModelUsageStat.objects.filter(tenant=tenant, created_at__gte=since).count()
+    tail = ModelUsageStat.objects.filter(seq__gt=summarised_through()).count()
 
     baseline = timed(get(reverse("screens:keys", args=[tenant.pk])), repeat)
     tenant_view = timed(get(reverse("screens:usage", args=[tenant.pk]), period="30d"), repeat)
+    other_view = timed(get(reverse("screens:usage", args=[other.pk]), period="30d"), repeat)
     all_view = timed(get(reverse("screens:usage_all"), period="30d"), repeat)
 
     def raw_scan():
@@ -124,19 +141,24 @@ def run(tenant, repeat: int) -> None:
     raw = timed(raw_scan, max(3, repeat // 5))
 
     base = statistics.median(baseline)
-    figure = statistics.median(tenant_view)
-    verdict = "OK" if figure < TARGET_MS else "OVER TARGET"
-    print(f"dashboard_render: {total:,} usage rows; the tenant has {in_window:,} in the 30 days")
+
+    def verdict(samples):
+        figure = statistics.median(samples)
+        return (f"{figure:.1f} ms = {figure / base:.1f}x the baseline, "
+                f"{figure / TARGET_MS:.2f}x the {TARGET_MS:.0f} ms target: "
+                f"{'OK' if figure < TARGET_MS else 'OVER TARGET'}")
+
+    print(f"dashboard_render: {total:,} usage rows ({tail:,} not yet summarised); "
+          f"the busiest tenant has {in_window:,} in the 30 days")
     print(f"  baseline: key screen, same chrome, no usage reads   {summary(baseline)}")
-    print(f"  30-day dashboard, one tenant                        {summary(tenant_view)}")
+    print(f"  30-day dashboard, busiest tenant ({tenant.timezone:<10})    {summary(tenant_view)}")
+    print(f"  30-day dashboard, a tenant in {other.timezone:<10}          {summary(other_view)}")
     print(f"  30-day dashboard, all tenants (superuser)           {summary(all_view)}")
     print(f"  raw-rows aggregation the summary avoids (SQL only)  {summary(raw)}")
-    print(
-        f"  => 30-day view: {figure:.1f} ms = {figure / base:.1f}x the baseline "
-        f"({base:.1f} ms); all tenants {statistics.median(all_view) / base:.1f}x; "
-        f"raw aggregation {statistics.median(raw) / base:.1f}x. "
-        f"Target: under {TARGET_MS:.0f} ms of server time: {verdict}"
-    )
+    print(f"  => one tenant:  {verdict(tenant_view)}")
+    print(f"  => off UTC:     {verdict(other_view)}")
+    print(f"  => all tenants: {verdict(all_view)}")
+    print(f"     (raw aggregation {statistics.median(raw) / base:.1f}x the baseline)")
 
 
 if __name__ == "__main__":

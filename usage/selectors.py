@@ -146,7 +146,10 @@ def _read(ids, buckets: list[tuple[datetime, datetime]], using: str, *, by_tenan
         f"UNION ALL {hours} UNION ALL "
         f"SELECT tenant_id, model_id, {hour_sql(connection.vendor)}, {aggregate_select()} "
         "FROM model_usage_stats "
-        f"WHERE seq > %s AND tenant_id IN ({marks}) AND created_at >= %s AND created_at < %s "
+        # coalesce(): the tail is found by seq (BRIN); the planner would otherwise AND in a
+        # bitmap of the tenant index, every row the tenant ever had (~30 ms at 1M rows).
+        f"WHERE seq > %s AND coalesce(tenant_id, tenant_id) IN ({marks}) "
+        "AND created_at >= %s AND created_at < %s "
         "GROUP BY 1, 2, 3"
         ") u) "
         f"SELECT 0, bucket, model_id, NULL, {resums} FROM cells GROUP BY bucket, model_id "
