@@ -151,10 +151,13 @@ def run(tenant, other, repeat: int) -> None:
     print(f"dashboard_render: {total:,} usage rows ({tail:,} not yet summarised); "
           f"the busiest tenant has {in_window:,} in the 30 days")
     print(f"  baseline: key screen, same chrome, no usage reads   {summary(baseline)}")
-    print(f"  30-day dashboard, busiest tenant ({tenant.timezone:<10})    {summary(tenant_view)}")
-    print(f"  30-day dashboard, a tenant in {other.timezone:<10}          {summary(other_view)}")
-    print(f"  30-day dashboard, all tenants (superuser)           {summary(all_view)}")
-    print(f"  raw-rows aggregation the summary avoids (SQL only)  {summary(raw)}")
+    for label, samples in (
+        (f"30-day dashboard, busiest tenant ({tenant.timezone})", tenant_view),
+        (f"30-day dashboard, a tenant in {other.timezone}", other_view),
+        ("30-day dashboard, all tenants (superuser)", all_view),
+        ("raw-rows aggregation the summary avoids (SQL only)", raw),
+    ):
+        print(f"  {label:<51} {summary(samples)}")
     print(f"  => one tenant:  {verdict(tenant_view)}")
     print(f"  => off UTC:     {verdict(other_view)}")
     print(f"  => all tenants: {verdict(all_view)}")

@@ -313,8 +313,10 @@ def _raw_groups(ids, since: datetime, group: str, using: str) -> list[tuple]:
     marks, values = _in_list(ids, connection)
     with connection.cursor() as cursor:
         cursor.execute(
+            # Found by time (BRIN); coalesce() keeps the tenant index out, as in _read.
             f"SELECT {group}, {aggregate_select()} FROM model_usage_stats "
-            f"WHERE created_at >= %s AND tenant_id IN ({marks}) GROUP BY {group}",
+            f"WHERE created_at >= %s AND coalesce(tenant_id, tenant_id) IN ({marks}) "
+            f"GROUP BY {group}",
             [connection.ops.adapt_datetimefield_value(since), *values],
         )
         return cursor.fetchall()
