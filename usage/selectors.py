@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 from usage.aggregates import METRIC_FIELDS, Agg, aggregate_select, hour_sql
-from usage.models import ModelUsageStat, ProviderModel
+from usage.models import ModelUsageStat, ModelUsageSummary, ProviderModel
 from usage.summary import floor_day, floor_hour, summarised_through
 
 _TENANT_FIELD = ModelUsageStat._meta.get_field("tenant")
@@ -137,20 +137,28 @@ def _read(ids, buckets: list[tuple[datetime, datetime]], using: str, *, by_tenan
         f"WHERE tenant_id IN ({marks}) AND hour >= %s AND hour < %s "
     )
     # Summary hours before and after the whole UTC days, day rows for those days, and the
-    # raw rows the summary has not reached (any time in the period).
+    # raw rows the summary has not reached (any time in the period), their counts cast to
+    # the summary's integer columns: PostgreSQL sums integers into a plain bigint, bigints
+    # into a 128-bit state per group, about twice the work.
+    typed = ", ".join(
+        f"CAST({m} AS {ModelUsageSummary._meta.get_field(m).db_type(connection)})"
+        for m in METRIC_FIELDS
+    )
     sql = (
-        f"WITH cells AS (SELECT {bucket_sql} AS bucket, u.* FROM ("
-        f"{hours} UNION ALL "
-        f"SELECT tenant_id, model_id, day, {metrics} FROM model_usage_day_summary "
-        f"WHERE tenant_id IN ({marks}) AND day >= %s AND day < %s "
-        f"UNION ALL {hours} UNION ALL "
+        f"WITH tail (tenant_id, model_id, hour, {metrics}) AS ("
         f"SELECT tenant_id, model_id, {hour_sql(connection.vendor)}, {aggregate_select()} "
         "FROM model_usage_stats "
         # coalesce(): the tail is found by seq (BRIN); the planner would otherwise AND in a
         # bitmap of the tenant index, every row the tenant ever had (~30 ms at 1M rows).
         f"WHERE seq > %s AND coalesce(tenant_id, tenant_id) IN ({marks}) "
         "AND created_at >= %s AND created_at < %s "
-        "GROUP BY 1, 2, 3"
+        "GROUP BY 1, 2, 3), "
+        f"cells AS (SELECT {bucket_sql} AS bucket, u.* FROM ("
+        f"{hours} UNION ALL "
+        f"SELECT tenant_id, model_id, day, {metrics} FROM model_usage_day_summary "
+        f"WHERE tenant_id IN ({marks}) AND day >= %s AND day < %s "
+        f"UNION ALL {hours} UNION ALL "
+        f"SELECT tenant_id, model_id, hour, {typed} FROM tail"
         ") u) "
         f"SELECT 0, bucket, model_id, NULL, {resums} FROM cells GROUP BY bucket, model_id "
         f"{per_tenant}"
@@ -160,11 +168,11 @@ def _read(ids, buckets: list[tuple[datetime, datetime]], using: str, *, by_tenan
 
     def params(watermark: int) -> list:
         return [
+            watermark, *values, adapt(at_start), adapt(at_end),
             *bucket_params,
             *values, adapt(at_start), adapt(days[0]),
             *values, adapt(days[0]), adapt(days[1]),
             *values, adapt(days[1]), adapt(at_end),
-            watermark, *values, adapt(at_start), adapt(at_end),
         ]
 
     watermark = summarised_through(using)
