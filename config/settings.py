@@ -79,6 +79,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # psycopg prepares a statement after this many runs, but only on server-bound cursors:
+    # the router's per-request state UPDATE (llm_routing/state.py) uses one; Django's own
+    # client-side cursors never prepare. Django turns this off by default for connection
+    # poolers; set DB_PREPARE_THRESHOLD=off behind a transaction-mode PgBouncer (< 1.21).
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", None if _prepare in ("", "off", "none") else int(_prepare)
+    )
 # Tests that start real processes need a test database those processes can open, so the
 # SQLite test database is a file rather than Django's in-memory default; the pid keeps two
 # test runs on one checkout apart.

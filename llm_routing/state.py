@@ -13,7 +13,8 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 
 from llm_routing import clock
 from llm_routing.models import ProviderState
@@ -37,30 +38,74 @@ class Allowance:
 _TABLE = ProviderState._meta.db_table
 
 
-def _db_datetime(value: dt.datetime | None):
-    return connection.ops.adapt_datetimefield_value(value)
+def _db():
+    # The thread's connection itself: every attribute read through the ``connection``
+    # proxy is a context-local lookup, and the hot path makes a dozen of them.
+    return connections[DEFAULT_DB_ALIAS]
 
 
-def _db_tenant(tenant_id):
-    field = ProviderState._meta.get_field("tenant").target_field
-    return field.get_db_prep_value(tenant_id, connection, prepared=False)
+def _db_datetime(value: dt.datetime | None, db=None):
+    return (db or _db()).ops.adapt_datetimefield_value(value)
+
+
+_tenant_params: dict[tuple[str, object], object] = {}
+
+
+def _db_tenant(tenant_id, db=None):
+    # Cached per database vendor: on SQLite the adaptation builds a hex string each time.
+    db = db or _db()
+    key = (db.vendor, tenant_id)
+    found = _tenant_params.get(key)
+    if found is None:
+        field = ProviderState._meta.get_field("tenant").target_field
+        found = field.get_db_prep_value(tenant_id, db, prepared=False)
+        if len(_tenant_params) > 10_000:
+            _tenant_params.clear()
+        _tenant_params[key] = found
+    return found
 
 
 _ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 
 
-def _execute(sql: str, params, fetch: bool = False):
+def _async_commit(sql: str) -> str:
+    # One round trip: the statement is its own transaction, and the joined one-row
+    # subquery switches the flush off for just that transaction.
+    return sql.replace("\nWHERE ", f"\nFROM {_ASYNC_COMMIT}\nWHERE ", 1)
+
+
+def _cursor(db):
+    """A cursor for one state statement, through Django's wrapper (thread checks, query
+    logging, execute wrappers, error translation).
+
+    On PostgreSQL it binds parameters on the server (Django's own cursors interpolate them
+    on the client), so psycopg prepares a statement once it has run ``prepare_threshold``
+    times on a connection (config/settings.py, DB_PREPARE_THRESHOLD): the server then
+    neither parses nor plans the hot UPDATE again, which was most of its cost. With the
+    threshold off (Django's default, for transaction-mode poolers) nothing is prepared.
+    """
+    if db.vendor != "postgresql":
+        return db.cursor()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        raw = psycopg.Cursor(db.connection)
+    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+
+
+def _execute(sql: str, params, fetch: bool = False, async_sql: str | None = None, db=None):
     """Run one state statement; on PostgreSQL without waiting for the WAL flush.
 
     A counter or cooldown lost in a database crash costs a few requests' accuracy, while
     waiting for the flush would add milliseconds to every routed request. Inside a caller's
     own transaction the setting would leak into their commit, so it is used only outside.
+    ``async_sql``: the statement's no-flush form, when the caller has it ready.
     """
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # One round trip: the statement is its own transaction, and the joined one-row
-        # subquery switches the flush off for just that transaction.
-        sql = sql.replace("\nWHERE ", f"\nFROM {_ASYNC_COMMIT}\nWHERE ", 1)
-    with connection.cursor() as cursor:
+    db = db or _db()
+    if db.vendor == "postgresql" and not db.in_atomic_block:
+        sql = async_sql or _async_commit(sql)
+    with _cursor(db) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() if fetch else None
 
@@ -90,13 +135,35 @@ RETURNING requests_used, reported_limit
 """
 
 
-def _reserve_sql(has_request_cap: bool, has_token_cap: bool) -> str:
-    caps = ""
-    if has_request_cap:
-        caps += " AND requests_used < %(request_cap)s"
-    if has_token_cap:
-        caps += " AND tokens_used < %(token_cap)s"
-    return _RESERVE.replace("{caps}", caps)
+_reserve_statements: dict[tuple[bool, bool], tuple[str, str]] = {}
+
+
+def _reserve_sql(has_request_cap: bool, has_token_cap: bool) -> tuple[str, str]:
+    """The reserve statement for these caps, plain and in its no-flush form (built once)."""
+    key = (has_request_cap, has_token_cap)
+    found = _reserve_statements.get(key)
+    if found is None:
+        caps = ""
+        if has_request_cap:
+            caps += " AND requests_used < %(request_cap)s"
+        if has_token_cap:
+            caps += " AND tokens_used < %(token_cap)s"
+        sql = _RESERVE.replace("{caps}", caps)
+        found = _reserve_statements[key] = (sql, _async_commit(sql))
+    return found
+
+
+_midnight: tuple[dt.datetime, dt.datetime] | None = None  # (a UTC day's start, its end)
+
+
+def _next_midnight(now: dt.datetime) -> dt.datetime:
+    # Computed once a day rather than per request.
+    global _midnight
+    found = _midnight
+    if found is None or not found[0] <= now < found[1]:
+        end = clock.next_utc_midnight(now)
+        found = _midnight = (end - dt.timedelta(days=1), end)
+    return found[1]
 
 
 @dataclass(frozen=True)
@@ -112,20 +179,21 @@ def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | 
 
     Returns the Reservation when the request was counted, else why the provider is skipped.
     """
+    db = _db()
     now = clock.now()
     request_cap, token_cap = allowance.cap(allowance.requests), allowance.cap(allowance.tokens)
-    sql = _reserve_sql(request_cap is not None, token_cap is not None)
+    sql, async_sql = _reserve_sql(request_cap is not None, token_cap is not None)
     params = {
-        "now": _db_datetime(now),
-        "next": _db_datetime(clock.next_utc_midnight(now)),
-        "tenant": _db_tenant(tenant_id),
+        "now": _db_datetime(now, db),
+        "next": _db_datetime(_next_midnight(now), db),
+        "tenant": _db_tenant(tenant_id, db),
         "provider": provider,
         "threshold": float(allowance.threshold),
         "request_cap": request_cap,
         "token_cap": token_cap,
     }
     for _ in range(2):
-        row = _execute(sql, params, fetch=True)
+        row = _execute(sql, params, fetch=True, async_sql=async_sql, db=db)
         if row is not None:
             return Reservation(requests_used=row[0], reported_limit=row[1])
         state = ProviderState.objects.filter(tenant_id=tenant_id, provider=provider).first()
