@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from usage.durations import parse_since
 from usage.locks import command_lock
@@ -14,6 +14,8 @@ class Command(BaseCommand):
         parser.add_argument("--full", action="store_true", help="rebuild every hour with raw rows")
 
     def handle(self, *args, since=None, full=False, **options):
+        if since and full:
+            raise CommandError("Give --since or --full, not both (--full rebuilds every hour).")
         start = parse_since(since) if since else None
         with command_lock("refresh_usage_summary") as acquired:
             if not acquired:
