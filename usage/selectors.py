@@ -314,17 +314,23 @@ def totals(
     return {"all": overall.as_dict(), "by_model": by_model}
 
 
-def _raw_groups(ids, since: datetime, group: str, using: str) -> list[tuple]:
+def _raw_groups(ids, since: datetime, group: str, using: str, *, short: bool = False) -> list:
+    """Raw rows since ``since``. ``short``: a window of minutes, found by time alone.
+
+    For minutes of rows the ``created_at`` BRIN is all it takes, and a bitmap of the
+    tenant's whole history from the tenant index costs more than it saves (26 -> 2 ms for
+    a 1M-row tenant): coalesce() keeps that index out, as in ``_read``. Over 24 hours the
+    planner's own mix is as good or better, so it is left to choose.
+    """
     if not ids:
         return []
     connection = connections[using]
     marks, values = _in_list(ids, connection)
+    tenant = "coalesce(tenant_id, tenant_id)" if short else "tenant_id"
     with connection.cursor() as cursor:
         cursor.execute(
-            # Found by time (BRIN); coalesce() keeps the tenant index out, as in _read.
             f"SELECT {group}, {aggregate_select()} FROM model_usage_stats "
-            f"WHERE created_at >= %s AND coalesce(tenant_id, tenant_id) IN ({marks}) "
-            f"GROUP BY {group}",
+            f"WHERE created_at >= %s AND {tenant} IN ({marks}) GROUP BY {group}",
             [connection.ops.adapt_datetimefield_value(since), *values],
         )
         return cursor.fetchall()
@@ -367,7 +373,8 @@ def current_rates(
     since = (now or timezone.now()) - window
     names = _models(using)
     per_provider: dict[str, Agg] = {"all": Agg()}
-    for row in _raw_groups(_tenant_ids(tenants), since, "model_id", using):
+    short = window <= timedelta(hours=1)
+    for row in _raw_groups(_tenant_ids(tenants), since, "model_id", using, short=short):
         per_provider.setdefault(names[row[0]][0], Agg()).add(row[1:])
         per_provider["all"].add(row[1:])
     result = {}
