@@ -1,10 +1,12 @@
 """System checks for configuration that must stop a production start."""
 
+import re
 from pathlib import Path
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from llm_routing import providers
 from tenants import crypto
 
 MAKE_A_KEY = (
@@ -53,3 +55,37 @@ def check_secret_key(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.compatibility, deploy=False)
+def check_extra_providers(app_configs, **kwargs):
+    """LLM_EXTRA_PROVIDERS must build a usable provider registry (tenants.E003).
+
+    The registry is built on first use, so a malformed list would otherwise pass every
+    check and then fail each request that touches a provider; here it stops the start.
+    """
+    specs = settings.LLM_EXTRA_PROVIDERS
+    if not isinstance(specs, list):
+        problem = f"it must be a JSON list, not {type(specs).__name__}"
+    elif not all(isinstance(spec, dict) for spec in specs):
+        problem = "each entry must be a JSON object"
+    else:
+        try:
+            providers.provider_names()
+        except KeyError as exc:
+            problem = f"an entry has no {exc.args[0]!r} field"
+        except (ValueError, TypeError, AttributeError, re.error) as exc:
+            problem = str(exc).removeprefix("LLM_EXTRA_PROVIDERS: ")
+        else:
+            return []
+    return [
+        Error(
+            f"LLM_EXTRA_PROVIDERS is not usable: {problem}",
+            hint=(
+                'Give a JSON list of objects such as [{"name": "vllm", "label": "Local vLLM", '
+                '"base_url": "http://10.0.0.5:8000/v1", "key_pattern": "^.{8,}$"}]; names are '
+                "lower-case, unique and not a built-in provider (groq, openrouter, llm7)."
+            ),
+            id="tenants.E003",
+        )
+    ]
