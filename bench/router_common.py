@@ -78,6 +78,14 @@ def start_stub() -> tuple[subprocess.Popen, int]:
     return process, port
 
 
+def configure_stub(port: int, provider: str, **behaviour) -> None:
+    """Script the stub provider (fields of ``llm_routing.stub.server.Behaviour``)."""
+    import httpx
+
+    url = f"http://127.0.0.1:{port}/_stub/{provider}/configure"
+    httpx.post(url, json=behaviour, timeout=10).raise_for_status()
+
+
 def point_settings_at_stub(port: int) -> None:
     from django.conf import settings
 

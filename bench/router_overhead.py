@@ -1,15 +1,21 @@
 """What the router adds to a call: ``complete()`` against the stub provider vs a bare
 httpx POST to the same stub, 2,000 sequential calls each (interleaved in blocks so that
-drift hits both alike). Prints p50/p99 of both and of the difference.
+drift hits both alike). Prints p50/p99 of both and of the difference, for each round and
+the median over the rounds (the machine is shared: one round's p99 is mostly noise).
+
+Like with like: the same pooled client (``http_client.client()``), URL, key and body; the
+tracker in its production (background) mode; the tenant's state row reset first, and every
+routed call checked to be one attempt at the preferred provider.
 
 Targets: added time under 0.3 ms at p50 and under 1 ms at p99.
 
-    .venv/bin/python bench/router_overhead.py [--calls 2000]
+    .venv/bin/python bench/router_overhead.py [--calls 2000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import router_common
@@ -21,26 +27,36 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--block", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     router_common.configure_environment(fresh=True)
     stub, port = router_common.start_stub()
     try:
         router_common.setup_django(migrate=True)
-        run(args.calls, args.block, port)
+        run(args.calls, args.block, args.rounds, port)
     finally:
         stub.terminate()
         stub.wait(timeout=10)
 
 
-def run(calls: int, block: int, port: int) -> None:
+def run(calls: int, block: int, rounds: int, port: int) -> None:
     from django.db import connection
 
     import usage
     from llm_routing import complete, http_client
+    from llm_routing.models import ProviderState
     from llm_routing.stub.server import derive_good_key
 
-    tenant = router_common.make_tenant("bench-overhead", preferred_provider="groq")
+    # Every round sends 4,000 requests to the stub's groq: a quota and a provider-reported
+    # daily limit well above that keep groq the provider measured (same SQL: a cap applies).
+    tenant = router_common.make_tenant(
+        "bench-overhead",
+        preferred_provider="groq",
+        daily_quotas={"groq": {"requests": 10_000_000}},
+    )
+    router_common.configure_stub(port, "groq", daily_limit_header=1_000_000_000)
+    ProviderState.objects.filter(tenant=tenant).delete()  # a DATABASE_URL run keeps rows
     client = http_client.client()
     url = f"http://127.0.0.1:{port}/groq/v1/chat/completions"
     headers = {"Authorization": f"Bearer {derive_good_key('groq')}"}
@@ -52,37 +68,50 @@ def run(calls: int, block: int, port: int) -> None:
         assert response.json()["choices"][0]["message"]["content"]
 
     def routed() -> None:
-        assert complete(tenant=tenant, messages=MESSAGES, max_tokens=32).content
+        result = complete(tenant=tenant, messages=MESSAGES, max_tokens=32)
+        assert result.content and result.provider == "groq" and len(result.attempts) == 1, result
 
-    for _ in range(100):  # warm up connections, caches and the price book
+    for _ in range(100):  # warm up connections, caches, prepared statements, the price book
         bare()
         routed()
     usage.flush(timeout=60)
 
-    timings: dict[str, list[float]] = {"bare": [], "router": []}
+    p = router_common.percentile
+    print(f"database: {connection.vendor}; {calls} sequential calls each against the stub")
+    added: list[tuple[float, float]] = []
+    for number in range(1, rounds + 1):
+        timings = measure(calls, block, {"bare": bare, "router": routed})
+        bare_50, bare_99 = p(timings["bare"], 0.5), p(timings["bare"], 0.99)
+        router_50, router_99 = p(timings["router"], 0.5), p(timings["router"], 0.99)
+        added.append((router_50 - bare_50, router_99 - bare_99))
+        print(
+            f"round {number}: bare p50 {bare_50:.3f} p99 {bare_99:.3f} | "
+            f"router p50 {router_50:.3f} p99 {router_99:.3f} | "
+            f"added p50 {added[-1][0]:.3f} p99 {added[-1][1]:.3f} ms | "
+            f"ratio p50 {router_50 / bare_50:.2f}x"
+        )
+    flushed = usage.flush(timeout=120)
+    median_50 = statistics.median(a for a, _ in added)
+    median_99 = statistics.median(b for _, b in added)
+    print(
+        f"added by router (median of {rounds} rounds)   p50 {median_50:.3f} ms (target < 0.3)   "
+        f"p99 {median_99:.3f} ms (target < 1.0)"
+    )
+    print(f"usage rows flushed: {flushed}; tracker: {usage.tracker_stats()}")
+
+
+def measure(calls: int, block: int, contenders: dict) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {name: [] for name in contenders}
     done = 0
     while done < calls:
         n = min(block, calls - done)
-        for name, call in (("bare", bare), ("router", routed)):
+        for name, call in contenders.items():
             for _ in range(n):
                 started = time.perf_counter()
                 call()
                 timings[name].append((time.perf_counter() - started) * 1000)
         done += n
-    flushed = usage.flush(timeout=120)
-
-    p = router_common.percentile
-    bare_50, bare_99 = p(timings["bare"], 0.5), p(timings["bare"], 0.99)
-    router_50, router_99 = p(timings["router"], 0.5), p(timings["router"], 0.99)
-    print(f"database: {connection.vendor}; {calls} sequential calls each against the stub")
-    print(f"bare httpx POST   p50 {bare_50:.3f} ms   p99 {bare_99:.3f} ms")
-    print(f"router complete() p50 {router_50:.3f} ms   p99 {router_99:.3f} ms")
-    print(
-        f"added by router   p50 {router_50 - bare_50:.3f} ms (target < 0.3)   "
-        f"p99 {router_99 - bare_99:.3f} ms (target < 1.0)"
-    )
-    print(f"ratio router/bare p50 {router_50 / bare_50:.2f}x   p99 {router_99 / bare_99:.2f}x")
-    print(f"usage rows flushed: {flushed}; tracker: {usage.tracker_stats()}")
+    return timings
 
 
 if __name__ == "__main__":
