@@ -1,8 +1,9 @@
 """Dashboard selectors with 5M usage rows: a 30-day daily time series for one tenant.
 
-Target: under 50 ms. Also printed: the dashboard's read across all the bench tenants for
-30 UTC days with the per-tenant totals (period_usage). The tenant is the busiest one (about a fifth of all rows), read in its
+Target: under 50 ms. The tenant is the busiest one (about a fifth of all rows), read in its
 own timezone, with an unsummarised tail of recent rows (as between two hourly refreshes).
+Also printed: the dashboard's read across all the bench tenants for 30 UTC days with the
+per-tenant totals (period_usage).
 Baseline in the same run: the same figures aggregated straight from the raw rows.
 
     .venv/bin/python bench/usage_selectors.py     # loads 5M rows on first use (~2 min)

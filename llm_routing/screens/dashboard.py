@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
@@ -71,7 +72,10 @@ def _render(request, *, tenant, tenants, tz, title, by_tenant=False):
             "period": period,
             "tz_name": tz.key,
             "figures": dashboard_figures(tenants=tenants, period=period, by_tenant=by_tenant),
-            "query": request.GET.urlencode(),
+            # The period, carried into the links to each tenant's dashboard.
+            "query": urlencode(
+                [(k, request.GET[k]) for k in ("period", "start", "end") if k in request.GET]
+            ),
             "rate_limits": _rate_limits(tenant) if tenant is not None else None,
             "ledger": _ledger_health(),
         },
