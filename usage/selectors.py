@@ -85,11 +85,12 @@ DASHBOARD_WORK_MEM = "64MB"
 def _tuned(cursor, vendor: str) -> None:
     """Per-transaction planner settings for one dashboard read (PostgreSQL).
 
-    A 30-day read across tenants sums a few hundred thousand summary rows into a few
-    hundred groups. JIT would compile for ~60 ms and save less. The planner cannot tell
-    how few groups the bucket CASE makes, so with the default work_mem it sorts (spilling
-    ~70 MB to disk) instead of hashing; a larger work_mem for this transaction lets it
-    hash. SET LOCAL-like: both end with the transaction.
+    Hourly reads across many tenants (a 7-day view; before the day rows, a 30-day one:
+    ~290k hours) sum tens to hundreds of thousands of rows into a few hundred groups. JIT
+    compiled such a statement for ~60 ms and saved less. The planner cannot tell how few
+    groups the bucket CASE makes, so with the default work_mem it sorted (spilling ~70 MB
+    to disk) instead of hashing; a larger work_mem for this transaction lets it hash.
+    SET LOCAL-like: both end with the transaction.
     """
     if vendor == "postgresql":
         cursor.execute(
