@@ -3,17 +3,32 @@
 Every value that differs between a laptop and production comes from an environment
 variable with a validated type. Problems that must stop a production start are reported
 by system checks (``tenants.checks``) rather than by exceptions here, so that
-``manage.py check --deploy`` can name them.
+``manage.py check --deploy`` can name them. A value that cannot be read as its type is an
+ImproperlyConfigured naming the variable (never echoing the value, which may be a secret).
 """
 
 import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class _Env(environ.Env):
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            kind = getattr(cast, "__name__", None) or type(cast).__name__
+            raise ImproperlyConfigured(
+                f"Environment variable {var} cannot be read as {kind} "
+                f"({exc.__class__.__name__}); see .env.example for its format."
+            ) from None
+
+
+env = _Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
@@ -84,6 +99,8 @@ else:
     # client-side cursors never prepare. Django turns this off by default for connection
     # poolers; set DB_PREPARE_THRESHOLD=off behind a transaction-mode PgBouncer (< 1.21).
     _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
+    if _prepare not in ("", "off", "none") and not _prepare.isdigit():
+        raise ImproperlyConfigured("DB_PREPARE_THRESHOLD must be a whole number or 'off'.")
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "prepare_threshold", None if _prepare in ("", "off", "none") else int(_prepare)
     )
