@@ -27,7 +27,6 @@ ROUNDS = 3
 
 
 def truncate() -> None:
-    from django.conf import settings
     from django.db import connection
 
     with connection.cursor() as cursor:
