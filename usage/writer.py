@@ -13,6 +13,7 @@ which every row is committed (see usage/summary.py).
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 from django.db import connections, transaction
@@ -113,11 +114,25 @@ class _ModelIdMap(dict):
         return self[key]
 
 
+# Building COPY rows is pure Python that holds the GIL for the whole batch (a few ms for
+# a few hundred records): a request thread whose I/O returns meanwhile waits for it, up to
+# the interpreter's switch interval. A batch below PAUSE_BELOW records (the writer is not
+# behind) therefore steps aside for PAUSE_SECONDS every PAUSE_EVERY rows, long enough for
+# a waiting thread to take the GIL (a zero sleep is usually won back by this thread).
+# Backlogged batches (bulk ingest) run flat out.
+PAUSE_BELOW = 1000
+PAUSE_EVERY = 32
+PAUSE_SECONDS = 0.00005
+
+
 def _rows(items: list, ids: dict, prices: dict, on_bad):
     """Rows for ``items``; raw tracker tuples become Records in place, so a record's id is
     fixed the first time it is sent and kept for every retry. Unstorable items become None
     (``on_bad`` is told) and are skipped."""
+    pause = len(items) < PAUSE_BELOW
     for i, item in enumerate(items):
+        if pause and i % PAUSE_EVERY == PAUSE_EVERY - 1:
+            time.sleep(PAUSE_SECONDS)
         if type(item) is not Record:
             if item is None:
                 continue
