@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 import usage
 from llm_routing import router
+from llm_routing.management.arguments import positive_tokens, temperature
 
 
 class Command(BaseCommand):
@@ -14,8 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", required=True, help="slug or id")
         parser.add_argument("--provider", help="override the preferred provider")
         parser.add_argument("--model", help="override the model (for that provider)")
-        parser.add_argument("--max-tokens", type=int, default=256)
-        parser.add_argument("--temperature", type=float)
+        parser.add_argument("--max-tokens", type=positive_tokens, default=256)
+        parser.add_argument("--temperature", type=temperature)
 
     def _attempts(self, attempts, skipped) -> None:
         for number, a in enumerate(attempts, start=1):

@@ -7,12 +7,15 @@ configured URLs. The demo tenant's keys are the stub's good keys, stored through
 tenant services like any key.
 """
 
+from argparse import ArgumentTypeError
+
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 import usage
 from llm_routing import router
+from llm_routing.management.arguments import address_and_port, port_number
 from llm_routing.stub.server import PROVIDERS, StubProvider
 from tenants import services
 from tenants.models import Tenant
@@ -32,7 +35,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--addrport", default="127.0.0.1:8000")
-        parser.add_argument("--stub-port", type=int, default=0, help="0: any free port")
+        parser.add_argument("--stub-port", type=port_number, default=0, help="0: any free port")
         parser.add_argument("--no-serve", action="store_true", help="stop before serving")
 
     def _route_demo_requests(self, stub: StubProvider, tenant: Tenant) -> tuple[int, int]:
@@ -57,6 +60,13 @@ class Command(BaseCommand):
         return answered, failed
 
     def handle(self, *args, addrport, stub_port, no_serve, **options):
+        if not no_serve:
+            # Checked before anything is seeded: a taken or malformed address changes nothing.
+            try:
+                host, port = address_and_port(addrport)
+            except ArgumentTypeError as exc:
+                raise CommandError(str(exc)) from None
+            addrport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         call_command("seed_demo", stdout=self.stdout)
         stub = StubProvider(port=stub_port).start()
         for provider in PROVIDERS:

@@ -1,7 +1,8 @@
 """Run the loopback stub provider in the foreground (Ctrl-C stops it)."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from llm_routing.management.arguments import port_number
 from llm_routing.stub.server import PROVIDERS, StubProvider
 
 
@@ -9,11 +10,15 @@ class Command(BaseCommand):
     help = "Serve the offline stub provider on 127.0.0.1 (base URLs /<provider>/v1)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8009)
+        parser.add_argument("--port", type=port_number, default=8009)
         parser.add_argument("--seed", default="demo", help="the good keys derive from this")
 
     def handle(self, *args, port, seed, **options):
-        stub = StubProvider(port=port, seed=seed)
+        try:
+            stub = StubProvider(port=port, seed=seed)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise CommandError(f"cannot listen on 127.0.0.1:{port}: {reason}") from None
         for provider in PROVIDERS:
             env = f"{provider.upper()}_BASE_URL={stub.base_url(provider)}"
             self.stdout.write(f"{env}   good key: {stub.good_key(provider)}")
