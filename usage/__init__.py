@@ -7,6 +7,7 @@ modules load on first use, so importing ``usage`` during app loading touches no 
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -15,15 +16,19 @@ from decimal import Decimal
 __all__ = ["track", "flush", "tracker_stats", "cost_for", "get_tracker"]
 
 _tracker = None
+_tracker_lock = threading.Lock()
 
 
 def get_tracker():
-    """The process's tracker (created on first use)."""
+    """The process's tracker (created on first use, once even when threads race to it: a
+    second tracker would take records that ``flush()`` and the counters never see)."""
     global _tracker
     if _tracker is None:
-        from usage.tracker import Tracker
+        with _tracker_lock:
+            if _tracker is None:
+                from usage.tracker import Tracker
 
-        _tracker = Tracker()
+                _tracker = Tracker()
     return _tracker
 
 
