@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,12 @@ pytest_plugins = ["llm_routing.stub.pytest_plugin"]
 def pytest_configure(config):
     # The SQLite test database is a file under var/ (see config/settings.py).
     Path(django_settings.BASE_DIR, "var").mkdir(exist_ok=True)
+
+
+def pytest_unconfigure(config):
+    # The usage commands' SQLite lock files are named after this run's test database.
+    for lock in Path(django_settings.BASE_DIR, "var").glob(f"test-db-{os.getpid()}.*.lock"):
+        lock.unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)
