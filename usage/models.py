@@ -148,15 +148,14 @@ LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000,
 HISTOGRAM_FIELDS = tuple(f"lat_b{i:02d}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
 
 
-class ModelUsageSummary(models.Model):
-    """Per tenant, model and UTC hour: counts, tokens, a latency histogram, cost.
+class SummaryFigures(models.Model):
+    """What both summaries hold per tenant and model: additive counts, tokens, known cost in
+    pico-dollars, rows without a price, and a latency histogram (``lat_b00``..``lat_b15``).
 
-    Everything is additive, so incremental refreshes upsert deltas and any period (a tenant's
-    local day, a month) is a sum of hours. Cost is a sum of known costs in pico-dollars;
-    ``cost_unknown`` counts rows without a price.
+    The unique (tenant, period, model) index of each concrete summary serves every lookup,
+    so the foreign keys carry no indexes of their own.
     """
 
-    # The unique (tenant, hour, model) index serves every lookup; no per-column indexes.
     tenant = models.ForeignKey(
         "tenants.Tenant",
         on_delete=models.DO_NOTHING,
@@ -171,7 +170,6 @@ class ModelUsageSummary(models.Model):
         db_index=False,
         related_name="+",
     )
-    hour = models.DateTimeField()
     requests = models.IntegerField(default=0)
     successes = models.IntegerField(default=0)
     rate_limited = models.IntegerField(default=0)
@@ -202,6 +200,24 @@ class ModelUsageSummary(models.Model):
     lat_b15 = models.IntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+    @property
+    def failed(self) -> int:
+        return self.requests - self.successes
+
+
+class ModelUsageSummary(SummaryFigures):
+    """Per tenant, model and UTC hour: counts, tokens, a latency histogram, cost.
+
+    Everything is additive, so incremental refreshes upsert deltas and any period (a tenant's
+    local day, a month) is a sum of hours. Cost is a sum of known costs in pico-dollars;
+    ``cost_unknown`` counts rows without a price.
+    """
+
+    hour = models.DateTimeField()
+
+    class Meta:
         db_table = "model_usage_summary"
         constraints = [
             models.UniqueConstraint(
@@ -211,10 +227,6 @@ class ModelUsageSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.model_id} {self.hour:%Y-%m-%d %H}:00Z"
-
-    @property
-    def failed(self) -> int:
-        return self.requests - self.successes
 
 
 class SummaryState(models.Model):
@@ -233,7 +245,7 @@ class SummaryState(models.Model):
         return f"summarised through seq {self.watermark}"
 
 
-class ModelUsageDaySummary(models.Model):
+class ModelUsageDaySummary(SummaryFigures):
     """Per tenant, model and UTC day: the sum of that day's ``ModelUsageSummary`` hours.
 
     Kept by the same refresh, in the same transaction (usage/summary.py). A 30-day read
@@ -241,20 +253,6 @@ class ModelUsageDaySummary(models.Model):
     still serve partial days and days that are not UTC days. ``day`` is UTC midnight.
     """
 
-    tenant = models.ForeignKey(
-        "tenants.Tenant",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,
-        related_name="+",
-    )
-    model = models.ForeignKey(
-        ProviderModel,
-        on_delete=models.PROTECT,
-        db_constraint=False,
-        db_index=False,
-        related_name="+",
-    )
     day = models.DateTimeField()
 
     class Meta:
@@ -267,9 +265,3 @@ class ModelUsageDaySummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.model_id} {self.day:%Y-%m-%d}Z"
-
-
-# The same figure columns as the hourly summary, declared once.
-for _field in ModelUsageSummary._meta.concrete_fields:
-    if _field.name not in ("id", "tenant", "model", "hour"):
-        ModelUsageDaySummary.add_to_class(_field.name, _field.clone())
