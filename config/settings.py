@@ -207,6 +207,11 @@ LOGGING = {
     },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # httpx logs every request at INFO; the router's own attempts say more, and say it once.
+    "loggers": {
+        "httpx": {"level": env.str("HTTPX_LOG_LEVEL", default="WARNING")},
+        "httpcore": {"level": "WARNING"},
+    },
 }
 
 # --- Usage tracker (usage/tracker.py) -----------------------------------------------------

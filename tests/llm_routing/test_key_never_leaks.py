@@ -27,7 +27,9 @@ def canary_tenant(db, stub_provider):
 
 @pytest.fixture
 def all_logs(caplog):
-    caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
+    caplog.set_level(logging.DEBUG)  # every logger...
+    for quiet in ("httpx", "httpcore"):  # ...including those settings.LOGGING quiets
+        caplog.set_level(logging.DEBUG, logger=quiet)
     return caplog
 
 
