@@ -1,31 +1,18 @@
 """A malformed environment value stops manage.py with one line naming the variable."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from django.conf import settings
+
+from tests.processes import manage, production_env
 
 pytestmark = pytest.mark.slow
 
 
 def manage_check(tmp_path, **env_values) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        **env_values,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=Path(settings.BASE_DIR),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # DEBUG on: only the malformed value may stop the start, not a missing production key.
+    env = production_env(tmp_path, DEBUG="true", **env_values)
+    return manage(env, "check")
 
 
 @pytest.mark.parametrize(

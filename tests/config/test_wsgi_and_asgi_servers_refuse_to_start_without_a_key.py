@@ -2,38 +2,18 @@
 DEBUG off and a missing or malformed FIELD_ENCRYPTION_KEYS or SECRET_KEY, and says how to
 fix it; with good settings it loads. Real processes with a clean environment."""
 
-import os
-import secrets
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
-from django.conf import settings as django_settings
+
+from tests.processes import production_env, run_python
 
 pytestmark = pytest.mark.slow
 
-BASE_DIR = Path(django_settings.BASE_DIR)
-
 
 def load(module: str, tmp_path, **overrides) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "llm.example.com",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
-        "LLM_EXTRA_PROVIDERS": "[]",
-        **overrides,
-    }
-    env = {name: value for name, value in env.items() if value is not None}  # None: unset
-    return subprocess.run(
-        [sys.executable, "-c", f"import {module}; print('loaded', {module}.application)"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
-    )
+    code = f"import {module}; print('loaded', {module}.application)"
+    return run_python(production_env(tmp_path, **overrides), "-c", code)
 
 
 @pytest.mark.parametrize("module", ["config.wsgi", "config.asgi"])

@@ -1,11 +1,7 @@
 """tenants.E001 and ``check --deploy``, run as real manage.py processes with a clean env."""
 
-import os
-import secrets
 import socket
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,39 +10,7 @@ from django.conf import settings as django_settings
 
 from tenants import crypto
 from tenants.checks import check_encryption_keys
-
-BASE_DIR = Path(django_settings.BASE_DIR)
-
-
-def production_env(tmp_path, **overrides) -> dict[str, str]:
-    """A production-like environment. Every variable is set explicitly, so a developer's
-    .env (read without overwriting) cannot change the outcome."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "llm.example.com",
-        "CSRF_TRUSTED_ORIGINS": "https://llm.example.com",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
-        "SECURE_PROXY_SSL_HEADER": "true",
-        "LLM_EXTRA_PROVIDERS": "[]",
-    }
-    env.update(overrides)
-    return env
-
-
-def manage(env, *args, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
+from tests.processes import manage, production_env
 
 pytestmark = pytest.mark.slow
 
@@ -117,9 +81,7 @@ def test_with_debug_on_a_malformed_configured_key_is_still_an_error(settings):
 
 @pytest.mark.parametrize("secret_key", ["", "short", django_settings.DEV_SECRET_KEY])
 def test_startup_fails_with_a_missing_or_development_secret_key(tmp_path, secret_key):
-    env = production_env(tmp_path, SECRET_KEY=secret_key)
-    if not secret_key:
-        del env["SECRET_KEY"]
+    env = production_env(tmp_path, SECRET_KEY=secret_key or None)
     result = manage(env, "check")
     assert result.returncode != 0
     assert "tenants.E002" in result.stderr
