@@ -25,6 +25,9 @@ def _log_in(driver, live_server, user):
     driver.find_element(By.NAME, "username").send_keys(user.username)
     driver.find_element(By.NAME, "password").send_keys("pw-" + user.username)
     driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # Wait for the signed-in page: navigating away while the login POST is still in
+    # flight cancels it, and the next screen would then bounce to the login form.
+    _wait_for(driver, "#logout-form")
 
 
 def _wait_for(driver, css: str, text: str = ""):
@@ -53,7 +56,7 @@ def test_an_operator_manages_keys_providers_and_reads_the_dashboard(
 
     # Keys: a typed key is tested in place, nothing is saved by the test.
     chromium.get(live_server.url + reverse("screens:keys", args=[tenant_a.pk]))
-    chromium.find_element(By.ID, "id_key_groq").send_keys(canary_keys["groq"])
+    _wait_for(chromium, "#id_key_groq").send_keys(canary_keys["groq"])
     chromium.find_element(By.CSS_SELECTOR, "button.test-button[data-provider=groq]").click()
     result = _wait_for(chromium, "#key-row-groq .test-result.is-ok")
     assert "accepted" in result.text
