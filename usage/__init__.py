@@ -80,7 +80,7 @@ def flush(timeout: float | None = None) -> bool:
 
 
 def tracker_stats() -> dict:
-    """Counters: written, retried, spilled, dropped, replayed, buffered, last_flush_at."""
+    """Counters: written, batches, retried, spilled, dropped, replayed, buffered, last_flush_at."""
     return get_tracker().stats()
 
 

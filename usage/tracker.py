@@ -89,6 +89,7 @@ class Tracker:
         self._conn = None
         self._spill: spill.SpillFile | None = None
         self.written = self.retried = self.spilled = self.dropped = self.replayed = 0
+        self.batches = 0  # successful writes (a batch, or one record of a refused batch)
         self.last_flush_at: datetime | None = None
         self._outage_logged = False
 
@@ -167,6 +168,7 @@ class Tracker:
     def stats(self) -> dict:
         return {
             "written": self.written,
+            "batches": self.batches,
             "retried": self.retried,
             "spilled": self.spilled,
             "dropped": self.dropped,
@@ -236,8 +238,19 @@ class Tracker:
             records.append(item)
         return records
 
+    def _more_wanted(self) -> bool:
+        """After a batch: go on at once only for a backlog (a full batch waiting), a caller
+        waiting in ``flush()`` (it sets the wakeup), or the exit. Otherwise what arrived
+        meanwhile waits for the next interval: under steady traffic a writer that chased
+        the buffer would write a few rows at a time without pause, and every request
+        thread would compete with it for the GIL and the CPU."""
+        return (
+            len(self._buffer) >= self.batch_size or self._wakeup.is_set() or self._stopping
+        )
+
     def _drain(self, backoff: float) -> float:
-        """Write until the buffer is empty; returns the backoff before the next attempt."""
+        """Write what is buffered (see ``_more_wanted``); returns the backoff before the next
+        attempt."""
         self._busy = True
         try:
             while True:
@@ -259,6 +272,10 @@ class Tracker:
                 if self._outage_logged:
                     logger.warning("usage: database reachable again; writing queued records")
                     self._outage_logged = False
+                if not self._more_wanted():
+                    if self._claimed or (self._spill is not None and self._spill.has_records()):
+                        self._replay(orphans=False)
+                    return 0.0
         except Exception as exc:  # noqa: BLE001 - any failure is retried, never raised
             self._add("retried", 1)
             if not self._outage_logged:
@@ -300,12 +317,15 @@ class Tracker:
     def _write(self, items: list) -> int:
         """Write ``items`` (Records or raw tuples, checked in place); returns rows new."""
         if not self._postgres:
-            return writer.write_records(self._records(items), using=self.using)
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
-        return writer.write_pg_raw(
-            self._conn, items, self.using, on_bad=lambda exc: self._drop(1, exc)
-        )
+            written = writer.write_records(self._records(items), using=self.using)
+        else:
+            if self._conn is None or self._conn.closed:
+                self._conn = self._connect()
+            written = writer.write_pg_raw(
+                self._conn, items, self.using, on_bad=lambda exc: self._drop(1, exc)
+            )
+        self._add("batches", 1)
+        return written
 
     def _connect(self):
         s = connections[self.using].settings_dict

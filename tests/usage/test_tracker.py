@@ -1,3 +1,4 @@
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -205,3 +206,23 @@ def test_records_tracked_from_many_threads_are_each_written_once(
     tracker.stop(timeout=5)
     ids = ModelUsageStat.objects.filter(tenant_id=tenant.pk).values_list("request_id", flat=True)
     assert sorted(ids) == sorted(track_args(tenant.pk, i)["request_id"] for i in range(4000))
+
+
+def test_under_steady_traffic_the_writer_writes_once_per_interval(
+    transactional_db, tmp_path, make_tenant, catalogue_prices
+):
+    # One record every 2 ms for about a second, with a 0.25 s interval: the writer should
+    # take what arrived once per interval, not chase the buffer a few rows at a time.
+    tenant = make_tenant()
+    tracker = Tracker(spill_dir=tmp_path, batch_size=2000, interval=0.25)
+    started = time.monotonic()
+    for i in range(400):
+        tracker.track(raw_call(tenant.pk, i))
+        time.sleep(0.002)
+    elapsed = time.monotonic() - started
+    assert tracker.flush(timeout=30)
+    stats = tracker.stats()
+    assert stats["written"] == 400
+    # One write per interval that passed, one for the flush, and one of slack.
+    assert stats["batches"] <= elapsed / 0.25 + 2, stats
+    tracker.stop(timeout=5)
