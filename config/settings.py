@@ -175,6 +175,10 @@ LLM_HTTP_MAX_RESPONSE_BYTES = env.int("LLM_HTTP_MAX_RESPONSE_BYTES", default=8 *
 # names no reset, how long live model lists are cached, and the key-test rate per user.
 LLM_ROUTING_VIEW_TTL = env.float("LLM_ROUTING_VIEW_TTL", default=2.0)
 LLM_DEFAULT_COOLDOWN_SECONDS = env.int("LLM_DEFAULT_COOLDOWN_SECONDS", default=30)
+# Quota leases (llm_routing/leases.py): requests a process may count ahead, and how long it
+# may spend them without looking at the shared row again. A size of 0 turns them off.
+LLM_ROUTING_LEASE_SIZE = env.int("LLM_ROUTING_LEASE_SIZE", default=64)
+LLM_ROUTING_LEASE_SECONDS = env.float("LLM_ROUTING_LEASE_SECONDS", default=0.5)
 LLM_MODELS_CACHE_SECONDS = env.int("LLM_MODELS_CACHE_SECONDS", default=600)
 LLM_KEY_TEST_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_RATE_PER_MINUTE", default=10)
 

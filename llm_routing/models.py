@@ -13,6 +13,10 @@ class ProviderState(models.Model):
     a provider reports in its own headers (Groq's daily request window). When a provider
     reports its limit and what remains, ``requests_used`` is set to what it says and
     ``reported_limit`` keeps the limit.
+
+    ``leased`` is the part of ``requests_used`` that processes have counted ahead and not
+    yet spent (quota leases, llm_routing/leases.py): ``requests_used - leased`` is what was
+    really sent.
     """
 
     tenant = models.ForeignKey(
@@ -21,6 +25,7 @@ class ProviderState(models.Model):
     provider = models.CharField(max_length=32)
     window_ends_at = models.DateTimeField(null=True, blank=True)
     requests_used = models.BigIntegerField(default=0)
+    leased = models.BigIntegerField(default=0)
     tokens_used = models.BigIntegerField(default=0)
     reported_limit = models.BigIntegerField(null=True, blank=True)
     cooldown_until = models.DateTimeField(null=True, blank=True)

@@ -1,10 +1,12 @@
 """Quota and cooldown state per tenant and provider, shared by every process through the
 database.
 
-The hot path is one conditional UPDATE (``reserve``) before a call and at most one UPDATE
-(``record``) after it. ``reserve`` checks and counts in the same statement, so concurrent
-workers cannot all slip past a quota: a tenant overshoots a quota by at most the requests
-already in flight when the provider's own headers move the count.
+The hot path is at most one conditional UPDATE (``reserve``) before a call and at most one
+UPDATE (``record``) after it. ``reserve`` checks and counts in the same statement, so
+concurrent workers cannot all slip past a quota: a tenant overshoots a quota by at most the
+requests already in flight when the provider's own headers move the count. Far from every
+quota the same statement also takes a lease of a few more requests, which this process
+spends without a round trip (llm_routing/leases.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 
-from llm_routing import clock
+from llm_routing import clock, leases
 from llm_routing.models import ProviderState
 from llm_routing.ratelimits import Cooldown, RateLimitReport
 
@@ -121,34 +123,52 @@ def _ensure_row(tenant_id, provider: str) -> None:
 # Raw SQL on purpose: this runs on every routed request and the ORM would spend far longer
 # compiling the CASE expressions than the database spends running them. Every SET reads the
 # row's old values (standard SQL), so the window check is the same for each column.
+# %(take)s: the lease taken on top of this request; %(unspent)s / %(held)s: what the
+# previous lease left unspent / held, given back in the same statement.
 _RESERVE = f"""
 UPDATE {_TABLE} SET
-  requests_used = CASE WHEN window_ends_at > %(now)s THEN requests_used + 1 ELSE 1 END,
+  requests_used = CASE WHEN window_ends_at > %(now)s
+    THEN {{greatest}}(requests_used - %(unspent)s, 0) + 1 + %(take)s ELSE 1 + %(take)s END,
+  leased = CASE WHEN window_ends_at > %(now)s
+    THEN {{greatest}}(leased - %(held)s, 0) + %(take)s ELSE %(take)s END,
   tokens_used = CASE WHEN window_ends_at > %(now)s THEN tokens_used ELSE 0 END,
   reported_limit = CASE WHEN window_ends_at > %(now)s THEN reported_limit ELSE NULL END,
   window_ends_at = CASE WHEN window_ends_at > %(now)s THEN window_ends_at ELSE %(next)s END
 WHERE tenant_id = %(tenant)s AND provider = %(provider)s
   AND (cooldown_until IS NULL OR cooldown_until <= %(now)s)
   AND (window_ends_at IS NULL OR window_ends_at <= %(now)s OR (
-    (reported_limit IS NULL OR requests_used < reported_limit * %(threshold)s){{caps}}))
+    (reported_limit IS NULL
+      OR requests_used - %(unspent)s + %(take)s < reported_limit * %(threshold)s){{caps}}))
 RETURNING requests_used, reported_limit
 """
 
+# Returns what a lease did not spend, unless its window has already closed.
+_SETTLE = f"""
+UPDATE {_TABLE} SET
+  requests_used = {{greatest}}(requests_used - %(unspent)s, 0),
+  leased = {{greatest}}(leased - %(held)s, 0)
+WHERE tenant_id = %(tenant)s AND provider = %(provider)s AND window_ends_at > %(now)s
+"""
 
-_reserve_statements: dict[tuple[bool, bool], tuple[str, str]] = {}
+
+def _greatest(db) -> str:
+    return "GREATEST" if db.vendor == "postgresql" else "MAX"
 
 
-def _reserve_sql(has_request_cap: bool, has_token_cap: bool) -> tuple[str, str]:
+_reserve_statements: dict[tuple[str, bool, bool], tuple[str, str]] = {}
+
+
+def _reserve_sql(db, has_request_cap: bool, has_token_cap: bool) -> tuple[str, str]:
     """The reserve statement for these caps, plain and in its no-flush form (built once)."""
-    key = (has_request_cap, has_token_cap)
+    key = (db.vendor, has_request_cap, has_token_cap)
     found = _reserve_statements.get(key)
     if found is None:
         caps = ""
         if has_request_cap:
-            caps += " AND requests_used < %(request_cap)s"
+            caps += " AND requests_used - %(unspent)s + %(take)s < %(request_cap)s"
         if has_token_cap:
             caps += " AND tokens_used < %(token_cap)s"
-        sql = _RESERVE.replace("{caps}", caps)
+        sql = _RESERVE.replace("{caps}", caps).replace("{greatest}", _greatest(db))
         found = _reserve_statements[key] = (sql, _async_commit(sql))
     return found
 
@@ -168,10 +188,16 @@ def _next_midnight(now: dt.datetime) -> dt.datetime:
 
 @dataclass(frozen=True)
 class Reservation:
-    """A counted request, and the counts right after it (to skip writes that change nothing)."""
+    """A counted request, and the counts right after it (to skip writes that change nothing).
+
+    ``requests_used``: the row's count as this request sees it. ``leased``: the request came
+    out of (or opened) a lease, so other processes' leases may sit between that count and
+    what the provider reports.
+    """
 
     requests_used: int
     reported_limit: int | None
+    leased: bool = False
 
 
 def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | str:
@@ -179,10 +205,18 @@ def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | 
 
     Returns the Reservation when the request was counted, else why the provider is skipped.
     """
+    key = (tenant_id, provider)
+    spent = leases.spend(key, allowance)
+    if spent is not None:
+        return Reservation(requests_used=spent[0], reported_limit=spent[1], leased=True)
     db = _db()
     now = clock.now()
     request_cap, token_cap = allowance.cap(allowance.requests), allowance.cap(allowance.tokens)
-    sql, async_sql = _reserve_sql(request_cap is not None, token_cap is not None)
+    held, unspent, last = leases.take_back(key)
+    take = 0
+    if last is not None and last.allowance == allowance:
+        take = leases.lease_size(allowance, request_cap, last, spent=held - unspent)
+    sql, async_sql = _reserve_sql(db, request_cap is not None, token_cap is not None)
     params = {
         "now": _db_datetime(now, db),
         "next": _db_datetime(_next_midnight(now), db),
@@ -191,16 +225,51 @@ def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | 
         "threshold": float(allowance.threshold),
         "request_cap": request_cap,
         "token_cap": token_cap,
+        "take": take,
+        "unspent": unspent,
+        "held": held,
     }
-    for _ in range(2):
+    created = False
+    while True:
         row = _execute(sql, params, fetch=True, async_sql=async_sql, db=db)
         if row is not None:
-            return Reservation(requests_used=row[0], reported_limit=row[1])
+            counted, reported_limit = row
+            taken = params["take"]
+            leases.grant(
+                key, allowance=allowance, size=taken, counted=counted,
+                reported_limit=reported_limit,
+            )
+            return Reservation(counted - taken, reported_limit, leased=bool(held or taken))
+        if params["take"]:
+            params["take"] = 0  # room for this request but not for a lease: count it alone
+            continue
+        if held:
+            _settle(key, held, unspent, db=db)
+            held = params["held"] = params["unspent"] = 0
         state = ProviderState.objects.filter(tenant_id=tenant_id, provider=provider).first()
         if state is not None:
             return skip_reason(state, allowance, now) or "busy, try again"
+        if created:
+            return "state unavailable"
         _ensure_row(tenant_id, provider)
-    return "state unavailable"
+        created = True
+
+
+def _settle(key, held: int, unspent: int, db=None) -> None:
+    """Give back what a lease did not spend (``held``: what it counted in the row)."""
+    db = db or _db()
+    tenant_id, provider = key
+    params = {
+        "unspent": unspent,
+        "held": held,
+        "tenant": _db_tenant(tenant_id, db),
+        "provider": provider,
+        "now": _db_datetime(clock.now(), db),
+    }
+    _execute(_SETTLE.replace("{greatest}", _greatest(db)), params, db=db)
+
+
+leases.set_settle_function(_settle)
 
 
 def record(
@@ -225,12 +294,14 @@ def record(
         sets.append("tokens_used = tokens_used + %s")
         params.append(int(tokens))
     agrees = reservation is not None and report is not None and (
-        report.daily_used == reservation.requests_used
-        and report.daily_limit == reservation.reported_limit
+        report.daily_limit == reservation.reported_limit
+        and report.daily_used is not None
+        and abs(report.daily_used - reservation.requests_used) <= _tolerance(reservation)
     )
     if report is not None and report.daily_used is not None and not agrees:
-        # The provider's own count is the truth about this key's use today.
-        sets += ["requests_used = %s", "reported_limit = %s"]
+        # The provider's own count is the truth about this key's use today; the leases
+        # processes hold stay counted on top of it.
+        sets += ["requests_used = %s + leased", "reported_limit = %s"]
         params += [report.daily_used, report.daily_limit]
         if report.daily_reset_at is not None:
             sets.append("window_ends_at = %s")
@@ -241,10 +312,18 @@ def record(
     if rate_limited:
         sets.append("last_429_at = %s")
         params.append(_db_datetime(clock.now()))
+    if cooldown is not None or rate_limited:
+        leases.end((tenant_id, provider))  # stop spending a lease on a provider that refuses
     if not sets:
         return
     sql = f"UPDATE {_TABLE} SET {', '.join(sets)}\nWHERE tenant_id = %s AND provider = %s"
     _execute(sql, [*params, _db_tenant(tenant_id), provider])
+
+
+def _tolerance(reservation: Reservation) -> int:
+    # Other processes' leases sit between a leased request's view of the count and what
+    # the provider counted; within a few leases the count is left alone.
+    return 2 * leases.size_setting() if reservation.leased else 0
 
 
 def skip_reason(state: ProviderState, allowance: Allowance, now: dt.datetime) -> str | None:

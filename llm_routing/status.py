@@ -25,7 +25,8 @@ def provider_status(*, tenant: Any) -> dict[str, dict[str, Any]]:
         if name not in tenant.configured_providers():
             reason = "no key stored"
         result[name] = {
-            "requests_today": row.requests_used if in_window else 0,
+            # Without what running processes have counted ahead and not spent yet.
+            "requests_today": max(row.requests_used - row.leased, 0) if in_window else 0,
             # Tokens are counted only against a token quota (the ledger has the full story).
             "tokens_today": (row.tokens_used if in_window else 0) if quota.tokens else None,
             "quota_requests": quota.requests,

@@ -25,3 +25,16 @@ def _encryption_keys(settings):
     """Every test runs with a fresh Fernet key of its own, never the developer's."""
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     settings.FIELD_ENCRYPTION_DEV_KEY_FILE = None
+
+
+@pytest.fixture(autouse=True)
+def _quota_leases_off(settings):
+    """Routing counts every request in the shared row unless a test turns leases on
+    (tests/llm_routing/test_quota_leases.py): a lease's settler thread writing beside a
+    test's open transaction would wait on SQLite's write lock."""
+    from llm_routing import leases
+
+    settings.LLM_ROUTING_LEASE_SIZE = 0
+    leases.forget()
+    yield
+    leases.forget()
