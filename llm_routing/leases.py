@@ -136,6 +136,17 @@ def grant(
     return lease
 
 
+def rebase(key: Key, requests_used: int) -> int:
+    """The provider's own count is replacing the row's: see later spends from there.
+    Returns the part of this process's lease already spent (the provider counted it)."""
+    with _lock:
+        lease = _book.get(key)
+        if lease is None:
+            return 0
+        lease.counted = requests_used + lease.spare
+        return lease.size - lease.spare
+
+
 def end(key: Key) -> None:
     """Stop spending this lease (a failure was seen); its rest goes back soon."""
     with _lock:

@@ -299,10 +299,13 @@ def record(
         and abs(report.daily_used - reservation.requests_used) <= _tolerance(reservation)
     )
     if report is not None and report.daily_used is not None and not agrees:
-        # The provider's own count is the truth about this key's use today; the leases
-        # processes hold stay counted on top of it.
-        sets += ["requests_used = %s + leased", "reported_limit = %s"]
-        params += [report.daily_used, report.daily_limit]
+        # The provider's own count is the truth about this key's use today. What leases
+        # hold stays counted on top of it, less what this process has spent of its own
+        # (the provider counted that); other processes' spent parts are counted twice
+        # until their next renewal or the next disagreement: in the safe direction.
+        spent = leases.rebase((tenant_id, provider), report.daily_used)
+        sets += ["requests_used = %s + leased - %s", "reported_limit = %s"]
+        params += [report.daily_used, spent, report.daily_limit]
         if report.daily_reset_at is not None:
             sets.append("window_ends_at = %s")
             params.append(_db_datetime(report.daily_reset_at))

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import time
 
+import httpx
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -39,13 +40,16 @@ def row(tenant, provider) -> ProviderState:
 
 class ReserveStatements:
     """Counts the reserve UPDATEs this thread runs (an execute wrapper sees the SQL text
-    whether or not psycopg has prepared the statement)."""
+    whether or not psycopg has prepared the statement), and its other state writes."""
 
     def __init__(self):
-        self.count = 0
+        self.count = self.other_writes = 0
 
     def __call__(self, execute, sql, params, many, context):
-        self.count += "requests_used = CASE" in sql
+        if "requests_used = CASE" in sql:
+            self.count += 1
+        elif sql.lstrip().startswith("UPDATE llm_provider_state"):
+            self.other_writes += 1
         return execute(sql, params, many, context)
 
 
@@ -186,3 +190,30 @@ def test_a_process_sending_rarely_takes_no_lease(leases_on, make_tenant, stub_pr
             time.sleep(0.2)
     assert reserves.count == 4  # the first request also creates the row
     assert (row(tenant, "llm7").requests_used, row(tenant, "llm7").leased) == (3, 0)
+
+
+def test_the_providers_own_count_is_written_only_when_it_moves_away(
+    leases_on, make_tenant, stub_provider
+):
+    # Groq reports its daily count in headers: the first answer brings its limit (one
+    # write); while the count agrees with the leased one, nothing more is written.
+    tenant = make_tenant(preferred_provider="groq")
+    writes = ReserveStatements()
+    with connection.execute_wrapper(writes):
+        assert providers_used(tenant, 20) == ["groq"] * 20
+    assert writes.other_writes == 1
+    # Someone else uses the same key 300 times: the provider's count is the truth, written
+    # once, and later answers agree with it again.
+    url = stub_provider.base_url("groq") + "/chat/completions"
+    auth = {"Authorization": f"Bearer {stub_provider.good_key('groq')}"}
+    body = {"model": "llama-3.3-70b-versatile", "messages": HI}
+    with httpx.Client(headers=auth) as elsewhere:
+        for _ in range(300):
+            elsewhere.post(url, json=body).raise_for_status()
+    writes = ReserveStatements()
+    with connection.execute_wrapper(writes):
+        assert providers_used(tenant, 5) == ["groq"] * 5
+    assert writes.other_writes == 1
+    leases.settle_due(everything=True)
+    state = row(tenant, "groq")
+    assert (state.requests_used, state.leased) == (325, 0)
