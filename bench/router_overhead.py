@@ -41,6 +41,7 @@ def main() -> None:
 
 
 def run(calls: int, block: int, rounds: int, port: int) -> None:
+    from django.conf import settings
     from django.db import connection
 
     import usage
@@ -77,10 +78,16 @@ def run(calls: int, block: int, rounds: int, port: int) -> None:
     usage.flush(timeout=60)
 
     p = router_common.percentile
-    print(f"database: {connection.vendor}; {calls} sequential calls each against the stub")
+    print(
+        f"database: {connection.vendor}; {calls} sequential calls each against the stub; "
+        f"quota leases: LLM_ROUTING_LEASE_SIZE={settings.LLM_ROUTING_LEASE_SIZE}, "
+        f"LLM_ROUTING_LEASE_SECONDS={settings.LLM_ROUTING_LEASE_SECONDS}"
+    )
     added: list[tuple[float, float]] = []
+    statements = StateStatements()
     for number in range(1, rounds + 1):
-        timings = measure(calls, block, {"bare": bare, "router": routed})
+        with connection.execute_wrapper(statements):
+            timings = measure(calls, block, {"bare": bare, "router": routed})
         bare_50, bare_99 = p(timings["bare"], 0.5), p(timings["bare"], 0.99)
         router_50, router_99 = p(timings["router"], 0.5), p(timings["router"], 0.99)
         added.append((router_50 - bare_50, router_99 - bare_99))
@@ -97,7 +104,26 @@ def run(calls: int, block: int, rounds: int, port: int) -> None:
         f"added by router (median of {rounds} rounds)   p50 {median_50:.3f} ms (target < 0.3)   "
         f"p99 {median_99:.3f} ms (target < 1.0)"
     )
+    print(
+        f"shared-state statements on the request path: {statements.reserve} reserve, "
+        f"{statements.other} other, for {rounds * calls} routed calls"
+    )
     print(f"usage rows flushed: {flushed}; tracker: {usage.tracker_stats()}")
+
+
+class StateStatements:
+    """Counts this thread's statements on the quota state table (the settler's are its own)."""
+
+    def __init__(self) -> None:
+        self.reserve = self.other = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        if "llm_provider_state" in sql:
+            if "requests_used = CASE" in sql:
+                self.reserve += 1
+            else:
+                self.other += 1
+        return execute(sql, params, many, context)
 
 
 def measure(calls: int, block: int, contenders: dict) -> dict[str, list[float]]:
