@@ -157,12 +157,6 @@ def end(key: Key) -> None:
         _wake.set()
 
 
-def discard(key: Key) -> None:
-    """Forget the lease without returning anything: the row's count was replaced."""
-    with _lock:
-        _book.pop(key, None)
-
-
 def forget() -> None:
     """Drop the whole book without returning anything (tests, a forked child)."""
     with _lock:

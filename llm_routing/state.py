@@ -255,6 +255,9 @@ def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | 
         created = True
 
 
+_settle_statements: dict[str, str] = {}
+
+
 def _settle(key, held: int, unspent: int, db=None) -> None:
     """Give back what a lease did not spend (``held``: what it counted in the row)."""
     db = db or _db()
@@ -266,7 +269,10 @@ def _settle(key, held: int, unspent: int, db=None) -> None:
         "provider": provider,
         "now": _db_datetime(clock.now(), db),
     }
-    _execute(_SETTLE.replace("{greatest}", _greatest(db)), params, db=db)
+    sql = _settle_statements.get(db.vendor)
+    if sql is None:
+        sql = _settle_statements[db.vendor] = _SETTLE.replace("{greatest}", _greatest(db))
+    _execute(sql, params, db=db)
 
 
 leases.set_settle_function(_settle)

@@ -248,6 +248,11 @@ class Tracker:
             len(self._buffer) >= self.batch_size or self._wakeup.is_set() or self._stopping
         )
 
+    def _replay_waiting(self) -> None:
+        """Replay spilled or claimed records, if any wait (at the end of every drain)."""
+        if self._claimed or (self._spill is not None and self._spill.has_records()):
+            self._replay(orphans=False)
+
     def _drain(self, backoff: float) -> float:
         """Write what is buffered (see ``_more_wanted``); returns the backoff before the next
         attempt."""
@@ -257,8 +262,7 @@ class Tracker:
                 if not self._pending:
                     self._take(check=not self._postgres)
                 if not self._pending:
-                    if self._claimed or (self._spill is not None and self._spill.has_records()):
-                        self._replay(orphans=False)
+                    self._replay_waiting()
                     return 0.0
                 try:
                     self._add("written", self._write(self._pending))
@@ -273,8 +277,7 @@ class Tracker:
                     logger.warning("usage: database reachable again; writing queued records")
                     self._outage_logged = False
                 if not self._more_wanted():
-                    if self._claimed or (self._spill is not None and self._spill.has_records()):
-                        self._replay(orphans=False)
+                    self._replay_waiting()
                     return 0.0
         except Exception as exc:  # noqa: BLE001 - any failure is retried, never raised
             self._add("retried", 1)
