@@ -93,6 +93,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    # A server that accepts the TCP connection and never answers must not hold a request
+    # for minutes (psycopg's own default is 130 s); libpq's minimum is 2 s.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+    )
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # psycopg prepares a statement after this many runs, but only on server-bound cursors:
     # the router's per-request state UPDATE (llm_routing/state.py) uses one; Django's own
@@ -179,6 +184,17 @@ LLM_DEFAULT_COOLDOWN_SECONDS = env.int("LLM_DEFAULT_COOLDOWN_SECONDS", default=3
 # may spend them without looking at the shared row again. A size of 0 turns them off.
 LLM_ROUTING_LEASE_SIZE = env.int("LLM_ROUTING_LEASE_SIZE", default=64)
 LLM_ROUTING_LEASE_SECONDS = env.float("LLM_ROUTING_LEASE_SECONDS", default=0.5)
+# When the shared quota/cooldown state is out of reach (llm_routing/fallback.py): each of
+# routing's statements gets LLM_ROUTING_DB_TIMEOUT seconds before its connection is cut,
+# and routing goes on with this process's own view for LLM_ROUTING_FAIL_OPEN_SECONDS, then
+# fails closed (RoutingError) until the database is back.
+LLM_ROUTING_DB_TIMEOUT = env.float("LLM_ROUTING_DB_TIMEOUT", default=2.0)
+LLM_ROUTING_FAIL_OPEN_SECONDS = env.float("LLM_ROUTING_FAIL_OPEN_SECONDS", default=30.0)
+# Circuit breaker: after this many timeouts/5xx/connection errors in a row a provider rests
+# for the base interval, doubling with each further failure up to the maximum (0: off).
+LLM_BREAKER_FAILURES = env.int("LLM_BREAKER_FAILURES", default=3)
+LLM_BREAKER_BASE_SECONDS = env.float("LLM_BREAKER_BASE_SECONDS", default=5.0)
+LLM_BREAKER_MAX_SECONDS = env.float("LLM_BREAKER_MAX_SECONDS", default=300.0)
 LLM_MODELS_CACHE_SECONDS = env.int("LLM_MODELS_CACHE_SECONDS", default=600)
 LLM_KEY_TEST_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_RATE_PER_MINUTE", default=10)
 

@@ -31,6 +31,9 @@ class ProviderState(models.Model):
     cooldown_until = models.DateTimeField(null=True, blank=True)
     cooldown_reason = models.CharField(max_length=200, blank=True, default="")
     last_429_at = models.DateTimeField(null=True, blank=True)
+    # Timeouts, 5xx and connection errors in a row (the circuit breaker, state.record):
+    # past LLM_BREAKER_FAILURES the provider rests for a growing interval.
+    failures = models.IntegerField(default=0)
 
     class Meta:
         db_table = "llm_provider_state"

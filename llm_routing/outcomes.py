@@ -21,6 +21,9 @@ TIMEOUT = "timeout"
 ERROR = "error"
 AUTH_ERROR = "auth_error"
 INVALID_REQUEST = "invalid_request"
+# Failures of the provider rather than of the request or the key: the circuit breaker
+# counts these (llm_routing/ratelimits.py breaker_cooldown).
+TRANSIENT = frozenset({TIMEOUT, ERROR})
 
 
 @dataclass(frozen=True)

@@ -160,3 +160,24 @@ def cooldown_after_429(
     kind = "daily" if until - now > DAILY_WINDOW_THRESHOLD else "minute"
     reason = "daily limit reached" if kind == "daily" else "rate limited"
     return Cooldown(until, kind, reason)
+
+
+def breaker_cooldown(failures: int, now: dt.datetime) -> Cooldown | None:
+    """The circuit breaker: after ``LLM_BREAKER_FAILURES`` timeouts, 5xx or connection errors
+    in a row, rest the provider for ``LLM_BREAKER_BASE_SECONDS``, doubling with each further
+    failure up to ``LLM_BREAKER_MAX_SECONDS``. When the rest ends the next request is the
+    probe: a success ends the streak, a failure doubles the rest."""
+    from django.conf import settings
+
+    threshold = settings.LLM_BREAKER_FAILURES
+    if threshold <= 0 or failures < threshold:
+        return None
+    seconds = min(
+        settings.LLM_BREAKER_BASE_SECONDS * 2 ** min(failures - threshold, 20),
+        settings.LLM_BREAKER_MAX_SECONDS,
+    )
+    return Cooldown(
+        now + dt.timedelta(seconds=seconds),
+        "minute",
+        f"circuit open after {failures} failures in a row",
+    )

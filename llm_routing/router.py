@@ -21,10 +21,12 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connections
 
 import usage
-from llm_routing import clock, http_client, outcomes, providers, ratelimits, state
-from llm_routing.routing_view import RoutingView, routing_view
+from llm_routing import clock, fallback, http_client, outcomes, providers, ratelimits, state
+from llm_routing.dbguard import StateUnavailable, guarded, recover
+from llm_routing.routing_view import RoutingView, cached_view, routing_view
 from tenants import services
 from tenants.crypto import TokenDecryptionError
 from tenants.models import Tenant
@@ -166,19 +168,154 @@ def _cooldown_for(
 def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decimal | None, str]:
     if completion.provider_cost is not None:
         return completion.provider_cost, "provider"
-    return usage.cost_for(
-        provider=candidate.provider.name,
-        model=candidate.model,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        at=clock.now(),
-    )
+    try:
+        with guarded("pricing an answer"):
+            return usage.cost_for(
+                provider=candidate.provider.name,
+                model=candidate.model,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                at=clock.now(),
+            )
+    except StateUnavailable:
+        # The price table is not loaded and the database is away: the caller still gets
+        # the answer; the ledger row is priced from the same table when it is summarised.
+        return None, "unknown"
 
 
 def _failure_reason(attempts: list[Attempt], skipped: list[Skipped], stopped: str) -> str:
     parts = [f"{a.provider} ({a.model}): {a.reason}" for a in attempts]
     parts += [f"{s.provider}: skipped, {s.reason}" for s in skipped]
     return f"{stopped} " + "; ".join(parts) + "."
+
+
+def _load_view(tenant: Any, request_id: uuid.UUID) -> RoutingView:
+    """The tenant's routing view; while the database is away, the one this process has."""
+    if fallback.use_database():
+        try:
+            with guarded("loading the tenant's routing view"):
+                view = routing_view(tenant)
+        except Tenant.DoesNotExist:
+            fallback.mark_up()
+            raise RoutingError(f"No tenant with id or slug {str(tenant)[:100]!r}.") from None
+        except StateUnavailable as exc:
+            fallback.mark_down(str(exc))
+        else:
+            fallback.mark_up()
+            return view
+    view = cached_view(tenant)
+    if view is None:
+        raise RoutingError(
+            "The routing database is unreachable and this process has not loaded tenant "
+            f"{str(tenant)[:100]!r} before; try again when it is back.",
+            request_id=request_id,
+        )
+    return view
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """One attempt after its answer: the completion or the error, and what was recorded."""
+
+    attempt: Attempt
+    completion: outcomes.Completion | None = None
+    error: outcomes.ProviderError | None = None
+    cost: Decimal | None = None
+    cost_source: str = "unknown"
+
+
+def _settle_attempt(
+    view: RoutingView,
+    candidate: _Candidate,
+    allowance: state.Allowance,
+    reservation: state.Reservation,
+    reply: http_client.HttpReply | http_client.TransportFailure,
+    *,
+    request_id: uuid.UUID,
+    number: int,
+    latency_ms: int,
+    api_key: str,
+) -> _Settled:
+    """Classify one provider reply, put its usage row in the tracker, then update the
+    shared state. The tracker comes first and the state writes after it are best-effort:
+    once a provider has answered, neither its row nor its answer depends on the database."""
+    name = candidate.provider.name
+    completion, error, report = None, None, ratelimits.RateLimitReport()
+    if isinstance(reply, http_client.TransportFailure):
+        error = outcomes.classify_failure(reply)
+    else:
+        report = ratelimits.parse_headers(reply.headers)
+        try:
+            completion = outcomes.classify_reply(
+                reply, requested_model=candidate.model, secret=api_key
+            )
+        except outcomes.ProviderError as exc:
+            error = exc
+    if completion is not None:
+        usage.track(
+            tenant_id=view.tenant.pk,
+            provider=name,
+            model=candidate.model,
+            status=outcomes.SUCCESS,
+            request_id=request_id,
+            attempt=number,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=latency_ms,
+            provider_cost=completion.provider_cost,
+        )
+        state.record(
+            tenant_id=view.tenant.pk,
+            provider=name,
+            tokens=completion.total_tokens if allowance.tokens is not None else 0,
+            report=report,
+            reservation=reservation,
+        )
+        cost, cost_source = _cost(candidate, completion)
+        attempt = Attempt(name, candidate.model, outcomes.SUCCESS, "ok", 200, latency_ms)
+        return _Settled(attempt, completion=completion, cost=cost, cost_source=cost_source)
+    assert error is not None
+    usage.track(
+        tenant_id=view.tenant.pk,
+        provider=name,
+        model=candidate.model,
+        status=error.outcome,
+        request_id=request_id,
+        attempt=number,
+        latency_ms=latency_ms,
+        error_type=error.error_type,
+    )
+    now = clock.now()
+    cooldown = _cooldown_for(error, report, now)
+    tripped = state.record(
+        tenant_id=view.tenant.pk,
+        provider=name,
+        report=report,
+        cooldown=cooldown,
+        rate_limited=error.outcome == outcomes.RATE_LIMITED,
+        reservation=reservation,
+        failed=error.outcome in outcomes.TRANSIENT,
+    )
+    if tripped is not None and (cooldown is None or tripped.until > cooldown.until):
+        cooldown = tripped
+    if error.outcome == outcomes.AUTH_ERROR:
+        _mark_key_failing(view, name, error.reason)
+    reason = error.reason
+    if cooldown is not None:
+        reason += f"; resting until {cooldown.until.isoformat(timespec='seconds')}"
+    attempt = Attempt(name, candidate.model, error.outcome, reason, error.status_code, latency_ms)
+    return _Settled(attempt, error=error)
+
+
+def _mark_key_failing(view: RoutingView, provider: str, reason: str) -> None:
+    try:
+        with guarded("marking a key as failing"):
+            services.tenant_mark_token_failing(tenant=view.tenant, provider=provider, reason=reason)
+    except StateUnavailable as exc:
+        logger.warning(
+            "routing tenant=%s provider=%s: the key's failing mark was not saved (%s)",
+            view.tenant.pk, provider, exc,
+        )
 
 
 def _route(
@@ -190,10 +327,7 @@ def _route(
 ) -> Generator[_Call, http_client.HttpReply | http_client.TransportFailure, RoutingResult]:
     request_id = uuid.uuid4()
     started = time.perf_counter()
-    try:
-        view = routing_view(tenant)
-    except Tenant.DoesNotExist:
-        raise RoutingError(f"No tenant with id or slug {str(tenant)[:100]!r}.") from None
+    view = _load_view(tenant, request_id)
     if not view.tenant.is_active:
         raise RoutingError(f"Tenant {view.tenant.slug!r} is inactive.", request_id=request_id)
     if not view.configured:
@@ -223,43 +357,16 @@ def _route(
         sent = time.perf_counter()
         url = candidate.provider.base_url + candidate.provider.chat_path
         reply = yield _Call(url, api_key, body)
-        latency_ms = int((time.perf_counter() - sent) * 1000)
-        completion, error, report = None, None, ratelimits.RateLimitReport()
-        if isinstance(reply, http_client.TransportFailure):
-            error = outcomes.classify_failure(reply)
-        else:
-            report = ratelimits.parse_headers(reply.headers)
-            try:
-                completion = outcomes.classify_reply(
-                    reply, requested_model=candidate.model, secret=api_key
-                )
-            except outcomes.ProviderError as exc:
-                error = exc
-        number = len(attempts) + 1
+        settled = _settle_attempt(
+            view, candidate, allowance, reservation, reply,
+            request_id=request_id,
+            number=len(attempts) + 1,
+            latency_ms=int((time.perf_counter() - sent) * 1000),
+            api_key=api_key,
+        )
+        attempts.append(settled.attempt)
+        completion = settled.completion
         if completion is not None:
-            cost, cost_source = _cost(candidate, completion)
-            state.record(
-                tenant_id=view.tenant.pk,
-                provider=name,
-                tokens=completion.total_tokens if allowance.tokens is not None else 0,
-                report=report,
-                reservation=reservation,
-            )
-            usage.track(
-                tenant_id=view.tenant.pk,
-                provider=name,
-                model=candidate.model,
-                status=outcomes.SUCCESS,
-                request_id=request_id,
-                attempt=number,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                latency_ms=latency_ms,
-                provider_cost=completion.provider_cost,
-            )
-            attempts.append(
-                Attempt(name, candidate.model, outcomes.SUCCESS, "ok", 200, latency_ms)
-            )
             return RoutingResult(
                 content=completion.content,
                 provider=name,
@@ -267,45 +374,18 @@ def _route(
                 usage=TokenUsage(
                     completion.prompt_tokens, completion.completion_tokens, completion.total_tokens
                 ),
-                cost=cost,
-                cost_source=cost_source,
+                cost=settled.cost,
+                cost_source=settled.cost_source,
                 latency_ms=int((time.perf_counter() - started) * 1000),
                 request_id=request_id,
                 attempts=tuple(attempts),
                 skipped=tuple(skipped),
             )
+        error = settled.error
         assert error is not None
-        cooldown = _cooldown_for(error, report, clock.now())
-        state.record(
-            tenant_id=view.tenant.pk,
-            provider=name,
-            report=report,
-            cooldown=cooldown,
-            rate_limited=error.outcome == outcomes.RATE_LIMITED,
-        )
-        if error.outcome == outcomes.AUTH_ERROR:
-            services.tenant_mark_token_failing(
-                tenant=view.tenant, provider=name, reason=error.reason
-            )
-        usage.track(
-            tenant_id=view.tenant.pk,
-            provider=name,
-            model=candidate.model,
-            status=error.outcome,
-            request_id=request_id,
-            attempt=number,
-            latency_ms=latency_ms,
-            error_type=error.error_type,
-        )
-        reason = error.reason
-        if cooldown is not None:
-            reason += f"; resting until {cooldown.until.isoformat(timespec='seconds')}"
-        attempts.append(
-            Attempt(name, candidate.model, error.outcome, reason, error.status_code, latency_ms)
-        )
         logger.info(
             "routing tenant=%s provider=%s attempt=%s outcome=%s: %s",
-            view.tenant.pk, name, number, error.outcome, reason,
+            view.tenant.pk, name, len(attempts), error.outcome, settled.attempt.reason,
         )
         if not error.retryable:
             stopped = "The provider rejected the request, so no other provider was tried:"
@@ -332,6 +412,12 @@ def _advance(route: Generator, value: Any) -> _Call | _Done:
         return route.send(value)
     except StopIteration as stop:
         return _Done(stop.value)
+    except (DatabaseError, InterfaceError) as exc:
+        # Every database step of routing is guarded (dbguard, fallback); this is the last
+        # line: callers are promised RoutingError, never a driver exception.
+        failure = RoutingError(f"Routing failed on its database ({type(exc).__name__}).")
+    recover(connections[DEFAULT_DB_ALIAS])
+    raise failure
 
 
 def _params(max_tokens, temperature, openai_params) -> dict[str, Any]:

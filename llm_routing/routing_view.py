@@ -102,6 +102,15 @@ def routing_view(tenant) -> RoutingView:
     return view
 
 
+def cached_view(tenant) -> RoutingView | None:
+    """The view this process last loaded for a Tenant, its id or its slug, however old
+    (for routing while the database is unreachable), or None. Never queries."""
+    if isinstance(tenant, Tenant):
+        return _views.get(tenant.pk)
+    found = _refs.get(str(tenant))
+    return _views.get(found[0]) if found else None
+
+
 def forget(pk=None) -> None:
     """Drop the cached view of one tenant (or of all)."""
     with _lock:

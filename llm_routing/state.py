@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 
-from llm_routing import clock, leases
+from llm_routing import clock, fallback, leases
+from llm_routing.dbguard import StateUnavailable, guarded
 from llm_routing.models import ProviderState
-from llm_routing.ratelimits import Cooldown, RateLimitReport
+from llm_routing.ratelimits import Cooldown, RateLimitReport, breaker_cooldown
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def _ensure_row(tenant_id, provider: str) -> None:
         with transaction.atomic():
             ProviderState.objects.get_or_create(tenant_id=tenant_id, provider=provider)
     except IntegrityError:
-        pass  # another process created it first
+        pass  # another thread or process created it first: that is all we wanted
 
 
 # Raw SQL on purpose: this runs on every routed request and the ORM would spend far longer
@@ -139,7 +140,7 @@ WHERE tenant_id = %(tenant)s AND provider = %(provider)s
   AND (window_ends_at IS NULL OR window_ends_at <= %(now)s OR (
     (reported_limit IS NULL
       OR requests_used - %(unspent)s + %(take)s < reported_limit * %(threshold)s){{caps}}))
-RETURNING requests_used, reported_limit
+RETURNING requests_used, reported_limit, failures, window_ends_at
 """
 
 # Returns what a lease did not spend, unless its window has already closed.
@@ -198,20 +199,49 @@ class Reservation:
     requests_used: int
     reported_limit: int | None
     leased: bool = False
+    failures: int = 0  # the row's circuit-breaker streak when it was read
+    local: bool = False  # counted on this process's own view (shared state unreachable)
+
+
+# A reserve that finds the row neither counted nor skippable (it changed between the
+# UPDATE and the read) runs again; a healthy provider is never skipped for contention.
+_RESERVE_TRIES = 8
 
 
 def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | str:
     """Count one request, unless the provider is cooling down or at the quota threshold.
 
     Returns the Reservation when the request was counted, else why the provider is skipped.
+    Never raises for the database: when the shared row cannot be reached, the request is
+    counted on this process's own view (llm_routing/fallback.py).
     """
     key = (tenant_id, provider)
     spent = leases.spend(key, allowance)
     if spent is not None:
         return Reservation(requests_used=spent[0], reported_limit=spent[1], leased=True)
-    db = _db()
     now = clock.now()
-    request_cap, token_cap = allowance.cap(allowance.requests), allowance.cap(allowance.tokens)
+    request_cap = allowance.cap(allowance.requests)
+    if fallback.use_database():
+        try:
+            with guarded("counting a request") as db:
+                found = _reserve_shared(key, allowance, request_cap, now, db)
+        except StateUnavailable as exc:
+            fallback.mark_down(str(exc))
+        else:
+            if fallback.mark_up() or fallback.has_pending():
+                settle_pending()
+            return found
+    counted = fallback.reserve_locally(
+        key, request_cap=request_cap, threshold=allowance.threshold, now=now
+    )
+    if isinstance(counted, str):
+        return counted
+    return Reservation(counted[0], counted[1], local=True)
+
+
+def _reserve_shared(key, allowance: Allowance, request_cap, now, db) -> Reservation | str:
+    tenant_id, provider = key
+    token_cap = allowance.cap(allowance.tokens)
     held, unspent, last = leases.take_back(key)
     take = 0
     if last is not None and last.allowance == allowance:
@@ -229,17 +259,19 @@ def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | 
         "unspent": unspent,
         "held": held,
     }
-    created = False
-    while True:
+    for _ in range(_RESERVE_TRIES):
         row = _execute(sql, params, fetch=True, async_sql=async_sql, db=db)
         if row is not None:
-            counted, reported_limit = row
+            counted, reported_limit, failures, window_ends_at = row
             taken = params["take"]
             leases.grant(
                 key, allowance=allowance, size=taken, counted=counted,
                 reported_limit=reported_limit,
             )
-            return Reservation(counted - taken, reported_limit, leased=bool(held or taken))
+            fallback.remember(key, counted, reported_limit, window_ends_at)
+            return Reservation(
+                counted - taken, reported_limit, leased=bool(held or taken), failures=failures
+            )
         if params["take"]:
             params["take"] = 0  # room for this request but not for a lease: count it alone
             continue
@@ -247,12 +279,14 @@ def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | 
             _settle(key, held, unspent, db=db)
             held = params["held"] = params["unspent"] = 0
         state = ProviderState.objects.filter(tenant_id=tenant_id, provider=provider).first()
-        if state is not None:
-            return skip_reason(state, allowance, now) or "busy, try again"
-        if created:
-            return "state unavailable"
-        _ensure_row(tenant_id, provider)
-        created = True
+        if state is None:
+            _ensure_row(tenant_id, provider)  # first use; a racing creator is just as good
+            continue
+        why = skip_reason(state, allowance, now)
+        if why:
+            return why
+        # Counted by nobody, skippable for no reason: the row moved under us. Again.
+    raise StateUnavailable("counting a request: the state row kept changing")
 
 
 _settle_statements: dict[str, str] = {}
@@ -287,46 +321,169 @@ def record(
     cooldown: Cooldown | None = None,
     rate_limited: bool = False,
     reservation: Reservation | None = None,
-) -> None:
-    """Add an attempt's tokens and what the provider said about its limits.
+    failed: bool = False,
+) -> Cooldown | None:
+    """Add an attempt's tokens and what the provider said about its limits. Best-effort:
+    never raises; what cannot be written now is written when the database is back.
 
     Pass ``tokens`` only when a token quota applies (nothing else reads the counter).
-    Nothing is written when the provider's report agrees with ``reservation``: on the
-    common path a routed request then costs one write, not two.
+    ``failed``: a timeout, 5xx or connection error, counted by the circuit breaker; past
+    ``LLM_BREAKER_FAILURES`` in a row the provider rests (the returned Cooldown). Any
+    other outcome ends the streak. Nothing is written when the provider's report agrees
+    with ``reservation`` and no streak is running: on the common path a routed request
+    costs one write, not two.
+
+    A provider's count only ever raises the shared one: requests still in flight are in
+    the row but not yet in a report that was sent earlier, so a late report must not
+    rewind the count below what is reserved.
     """
+    key = (tenant_id, provider)
+    if cooldown is not None or rate_limited or failed:
+        leases.end(key)  # stop spending a lease on a provider that refuses
+    reported = report.daily_used if report is not None else None
+    if reported is not None and _agrees(report, reservation):
+        reported = None
+    streak_ends = not failed and reservation is not None and reservation.failures > 0
+    if not (tokens or reported is not None or cooldown or rate_limited or failed or streak_ends):
+        return None
+    now = clock.now()
+    if fallback.use_database():
+        try:
+            with guarded("recording an attempt"):
+                return _record_shared(
+                    key, tokens=tokens, report=report if reported is not None else None,
+                    cooldown=cooldown, rate_limited=rate_limited, failed=failed,
+                    streak_ends=streak_ends, now=now,
+                )
+        except StateUnavailable as exc:
+            fallback.mark_down(str(exc))
+    # Best-effort from here: this process's view now, the shared row later.
+    streak = fallback.failure_streak(key, failed)
+    tripped = breaker_cooldown(streak, now) if failed else None
+    rest = _later(cooldown, tripped)
+    fallback.defer(
+        key,
+        tokens=tokens,
+        reported_used=reported,
+        reported_limit=report.daily_limit if report is not None else None,
+        cooldown=(rest.until, rest.reason) if rest is not None else None,
+        rate_limited_at=now if rate_limited else None,
+        failed=failed,
+    )
+    return tripped
+
+
+def _later(a: Cooldown | None, b: Cooldown | None) -> Cooldown | None:
+    if a is None or b is None:
+        return a or b
+    return a if a.until >= b.until else b
+
+
+def _agrees(report: RateLimitReport, reservation: Reservation | None) -> bool:
+    """Whether the provider's report leaves the row as it is: same limit, and a count no
+    higher than this request saw (a lower one cannot lower the row: see ``record``)."""
+    return (
+        reservation is not None
+        and report.daily_limit == reservation.reported_limit
+        and report.daily_used is not None
+        and report.daily_used <= reservation.requests_used + _tolerance(reservation)
+    )
+
+
+def _record_shared(
+    key, *, tokens, report, cooldown, rate_limited, failed, streak_ends, now
+) -> Cooldown | None:
+    tenant_id, provider = key
+    db = _db()
     sets: list[str] = []
     params: list = []
     if tokens:
         sets.append("tokens_used = tokens_used + %s")
         params.append(int(tokens))
-    agrees = reservation is not None and report is not None and (
-        report.daily_limit == reservation.reported_limit
-        and report.daily_used is not None
-        and abs(report.daily_used - reservation.requests_used) <= _tolerance(reservation)
-    )
-    if report is not None and report.daily_used is not None and not agrees:
-        # The provider's own count is the truth about this key's use today. What leases
-        # hold stays counted on top of it, less what this process has spent of its own
-        # (the provider counted that); other processes' spent parts are counted twice
-        # until their next renewal or the next disagreement: in the safe direction.
-        spent = leases.rebase((tenant_id, provider), report.daily_used)
-        sets += ["requests_used = %s + leased - %s", "reported_limit = %s"]
+    if report is not None:
+        # What leases hold stays counted on top of the provider's count, less what this
+        # process has spent of its own (the provider counted that).
+        spent = leases.rebase(key, report.daily_used)
+        sets += [
+            f"requests_used = {_greatest(db)}(requests_used, %s + leased - %s)",
+            "reported_limit = %s",
+        ]
         params += [report.daily_used, spent, report.daily_limit]
         if report.daily_reset_at is not None:
             sets.append("window_ends_at = %s")
-            params.append(_db_datetime(report.daily_reset_at))
+            params.append(_db_datetime(report.daily_reset_at, db))
     if cooldown is not None:
         sets += ["cooldown_until = %s", "cooldown_reason = %s"]
-        params += [_db_datetime(cooldown.until), cooldown.reason[:200]]
+        params += [_db_datetime(cooldown.until, db), cooldown.reason[:200]]
     if rate_limited:
         sets.append("last_429_at = %s")
-        params.append(_db_datetime(clock.now()))
-    if cooldown is not None or rate_limited:
-        leases.end((tenant_id, provider))  # stop spending a lease on a provider that refuses
-    if not sets:
-        return
-    sql = f"UPDATE {_TABLE} SET {', '.join(sets)}\nWHERE tenant_id = %s AND provider = %s"
-    _execute(sql, [*params, _db_tenant(tenant_id), provider])
+        params.append(_db_datetime(now, db))
+    sets.append("failures = failures + 1" if failed else "failures = 0")
+    sql = (
+        f"UPDATE {_TABLE} SET {', '.join(sets)}\nWHERE tenant_id = %s AND provider = %s"
+        "\nRETURNING failures"
+    )
+    row = _execute(sql, [*params, _db_tenant(tenant_id, db), provider], fetch=True, db=db)
+    if not failed or row is None:
+        return None
+    tripped = breaker_cooldown(row[0], now)
+    if tripped is not None and (cooldown is None or cooldown.until < tripped.until):
+        _execute(
+            f"UPDATE {_TABLE} SET cooldown_until = %s, cooldown_reason = %s"
+            "\nWHERE tenant_id = %s AND provider = %s",
+            [_db_datetime(tripped.until, db), tripped.reason[:200],
+             _db_tenant(tenant_id, db), provider],
+            db=db,
+        )
+    return tripped
+
+
+def settle_pending() -> None:
+    """Write what happened while the shared state was unreachable (see fallback.py)."""
+    for key, p in fallback.take_pending().items():
+        tenant_id, provider = key
+        try:
+            with guarded("settling what happened during an outage") as db:
+                _ensure_row(tenant_id, provider)
+                g = _greatest(db)
+                sets = [
+                    "requests_used = requests_used + %(requests)s",
+                    "tokens_used = tokens_used + %(tokens)s",
+                ]
+                params = {
+                    "requests": p.requests, "tokens": p.tokens,
+                    "tenant": _db_tenant(tenant_id, db), "provider": provider,
+                }
+                if p.reported_used is not None:
+                    sets[0] = f"requests_used = {g}(requests_used + %(requests)s, %(reported)s)"
+                    params["reported"] = p.reported_used
+                if p.cooldown_until is not None:
+                    sets += [
+                        "cooldown_until = CASE WHEN cooldown_until IS NULL OR cooldown_until"
+                        " < %(until)s THEN %(until)s ELSE cooldown_until END",
+                        "cooldown_reason = %(reason)s",
+                    ]
+                    params["until"] = _db_datetime(p.cooldown_until, db)
+                    params["reason"] = p.cooldown_reason[:200]
+                if p.last_429_at is not None:
+                    sets.append("last_429_at = %(at)s")
+                    params["at"] = _db_datetime(p.last_429_at, db)
+                if p.succeeded:
+                    sets.append("failures = %(failures)s")
+                elif p.failures:
+                    sets.append("failures = failures + %(failures)s")
+                params["failures"] = p.failures
+                _execute(
+                    f"UPDATE {_TABLE} SET {', '.join(sets)}\n"
+                    "WHERE tenant_id = %(tenant)s AND provider = %(provider)s",
+                    params,
+                    db=db,
+                )
+            fallback.stats["settled_writes"] += 1
+        except StateUnavailable as exc:
+            fallback.give_back(key, p)
+            fallback.mark_down(str(exc))
+            return
 
 
 def _tolerance(reservation: Reservation) -> int:
