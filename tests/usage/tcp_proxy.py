@@ -1,10 +1,12 @@
 """A loopback TCP proxy whose link can be cut and restored, to take a database "down"
-for one client without touching the shared server."""
+for one client without touching the shared server; or black-holed, to make it hang:
+connections stay open and accepted, and nothing comes back."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 
 
 class TcpProxy:
@@ -13,6 +15,8 @@ class TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._cut = threading.Event()
+        self._hole = threading.Event()
+        self.connections = 0  # links accepted (while neither cut nor black-holed)
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._closed = False
@@ -24,13 +28,24 @@ class TcpProxy:
     def cut(self) -> None:
         """Drop every open link and refuse new ones until restore()."""
         self._cut.set()
+        self._drop_all()
+
+    def restore(self) -> None:
+        """Forward again. Links held by a black hole are dropped (their peers gave up)."""
+        if self._hole.is_set():
+            self._hole.clear()
+            self._drop_all()
+        self._cut.clear()
+
+    def black_hole(self) -> None:
+        """Accept links and read what comes, but forward nothing either way."""
+        self._hole.set()
+
+    def _drop_all(self) -> None:
         with self._lock:
             for sock in self._sockets:
                 _close(sock)
             self._sockets.clear()
-
-    def restore(self) -> None:
-        self._cut.clear()
 
     def stop(self) -> None:
         self._closed = True
@@ -46,6 +61,11 @@ class TcpProxy:
             if self._cut.is_set():
                 _close(client)
                 continue
+            if self._hole.is_set():
+                with self._lock:
+                    self._sockets.add(client)  # held open, never answered
+                continue
+            self.connections += 1
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -59,6 +79,10 @@ class TcpProxy:
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                while self._hole.is_set():
+                    time.sleep(0.01)  # swallowed: the peer waits for an answer that never comes
+                    if self._cut.is_set() or source.fileno() < 0:
+                        return
                 target.sendall(data)
         except OSError:
             pass
