@@ -8,7 +8,10 @@ RoutingError) until the database answers again.
 
 While open, a request is counted against the last count this process read from the
 shared row plus what it has sent since, and providers this process saw refuse (429,
-circuit breaker, bad key) stay skipped until their cooldown ends. What happens meanwhile
+circuit breaker, bad key) stay skipped until their cooldown ends. Near a quota every
+process is blind to the others, so each may spend only 1/16 of the room it last saw
+before the tightest quota (``leases.HEADROOM_SHARE``): up to 16 processes together stay
+within the quota through an outage. What happens meanwhile
 (requests sent, tokens, cooldowns, failures) is kept here and written to the shared row
 when the database is back, so the shared counts never fall behind what was sent.
 
@@ -28,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+
+from llm_routing.leases import HEADROOM_SHARE
 
 logger = logging.getLogger("llm_routing.fallback")
 
@@ -210,10 +215,16 @@ def reserve_locally(key: Key, *, request_cap: int | None, threshold: float, now:
             base, limit = known.requests_used, known.reported_limit
         sent = outage.local_sent.get(key, 0) if outage is not None else 0
         used = base + sent
-        if request_cap is not None and used >= request_cap:
-            return f"daily request quota used ({used}/{request_cap} by this process's view)"
-        if limit is not None and used >= limit * threshold:
-            return f"provider reports {used}/{limit} requests used (this process's view)"
+        if request_cap is not None and sent >= (request_cap - base) // HEADROOM_SHARE:
+            return (
+                f"daily request quota near ({used}/{request_cap}): this process's share of "
+                "the room is spent while the shared state is unreachable"
+            )
+        if limit is not None and sent >= (int(limit * threshold) - base) // HEADROOM_SHARE:
+            return (
+                f"provider reports {used}/{limit} requests used: this process's share of the "
+                "room is spent while the shared state is unreachable"
+            )
         if outage is not None:
             outage.local_sent[key] = sent + 1
         _pending_for(key).requests += 1

@@ -42,6 +42,10 @@ class Behaviour:
     malformed: bool = False  # HTTP 200 whose body is not JSON
     content: str = "Hello from the stub provider."
     down: bool = False  # close the connection without answering
+    # Every Nth answered request waits slow_delay seconds *after* its rate-limit headers
+    # were computed, so its report of today's use arrives late (0: off).
+    slow_every: int = 0
+    slow_delay: float = 0.5
 
 
 @dataclass
@@ -58,6 +62,7 @@ class _ProviderState:
     served: int = 0  # chat requests answered 200 since the last reset
     used_today: int = 0  # chat requests counted against the daily cap
     requests: list = field(default_factory=list)  # (path, model, key_ok)
+    served_by_model: dict = field(default_factory=dict)  # model -> chat requests answered 200
     extra_keys: set = field(default_factory=set)
 
 
@@ -145,8 +150,17 @@ class StubProvider:
         with self._lock:
             self._providers.clear()
 
-    def chat_requests(self, provider: str) -> int:
-        return sum(1 for r in self._state(provider).requests if r[0].endswith("/chat/completions"))
+    def chat_requests(self, provider: str, model: str | None = None) -> int:
+        """Chat requests received (of ``model`` only, when given)."""
+        return sum(
+            1
+            for r in self._state(provider).requests
+            if r[0].endswith("/chat/completions") and (model is None or r[1] == model)
+        )
+
+    def served(self, provider: str, model: str) -> int:
+        """Chat requests of ``model`` answered with a completion (HTTP 200)."""
+        return self._state(provider).served_by_model.get(model, 0)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -218,6 +232,9 @@ class StubProvider:
             state.served += 1
             state.used_today += 1
             headers = self.ratelimit_headers(provider, state)
+            late = b.slow_every > 0 and state.served % b.slow_every == 0
+        if late:
+            time.sleep(b.slow_delay)
         if b.error_in_200:
             return 200, headers, {"error": {"message": "upstream failed mid-generation"}}
         if b.malformed:
@@ -252,6 +269,9 @@ class StubProvider:
             ],
             "usage": usage,
         }
+        with self._lock:
+            by_model = state.served_by_model
+            by_model[model] = by_model.get(model, 0) + 1
         return 200, headers, body
 
     def key_info(self) -> dict[str, Any]:
