@@ -190,19 +190,21 @@ def _failure_reason(attempts: list[Attempt], skipped: list[Skipped], stopped: st
 
 
 def _load_view(tenant: Any, request_id: uuid.UUID) -> RoutingView:
-    """The tenant's routing view; while the database is away, the one this process has."""
-    if fallback.use_database():
-        try:
-            with guarded("loading the tenant's routing view"):
-                view = routing_view(tenant)
-        except Tenant.DoesNotExist:
-            fallback.mark_up()
-            raise RoutingError(f"No tenant with id or slug {str(tenant)[:100]!r}.") from None
-        except StateUnavailable as exc:
-            fallback.mark_down(str(exc))
-        else:
-            fallback.mark_up()
-            return view
+    """The tenant's routing view; while the database is away, the one this process has.
+
+    Only the shared-state statements probe an outage (and end it): a view served from the
+    cache touches no database, so it could not tell that the database is back.
+    """
+    view = cached_view(tenant) if fallback.down() else None
+    if view is not None:
+        return view
+    try:
+        with guarded("loading the tenant's routing view"):
+            return routing_view(tenant)
+    except Tenant.DoesNotExist:
+        raise RoutingError(f"No tenant with id or slug {str(tenant)[:100]!r}.") from None
+    except StateUnavailable as exc:
+        fallback.mark_down(str(exc))
     view = cached_view(tenant)
     if view is None:
         raise RoutingError(

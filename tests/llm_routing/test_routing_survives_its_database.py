@@ -153,6 +153,7 @@ def test_a_black_holed_database_without_a_cached_view_fails_within_the_deadline(
 
 def test_routing_fails_closed_after_the_fail_open_window(make_tenant, db_proxy, settings):
     settings.LLM_ROUTING_FAIL_OPEN_SECONDS = 0.5
+    settings.LLM_ROUTING_VIEW_TTL = 60  # a fresh cached view must not pass for a live database
     tenant = make_tenant(slug="closed", preferred_provider="llm7", auto_failover=False)
     ask(tenant)
     db_proxy.cut()
