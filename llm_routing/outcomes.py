@@ -56,11 +56,17 @@ class ProviderError(Exception):
         self.status_code = status_code
 
 
+def count_or_none(value: Any) -> int | None:
+    """A token count a provider sent, or None when it sent none that makes sense."""
+    return value if type(value) is int and 0 <= value < 10**9 else None
+
+
 def _count(value: Any) -> int:
-    return value if type(value) is int and 0 <= value < 10**9 else 0
+    return count_or_none(value) or 0
 
 
-def _cost(value: Any) -> Decimal | None:
+def provider_cost(value: Any) -> Decimal | None:
+    """The provider's own cost figure in USD (OpenRouter's ``usage.cost``), if usable."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -153,5 +159,5 @@ def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
-        provider_cost=_cost(usage.get("cost")),
+        provider_cost=provider_cost(usage.get("cost")),
     )

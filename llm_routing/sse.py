@@ -1,0 +1,197 @@
+"""Reading a provider's streamed chat completion: server-sent events into typed pieces.
+
+Two layers, both pure (no I/O): ``SSEDecoder`` turns the bytes of an ``text/event-stream``
+body into the ``data`` of each event (comment lines such as OpenRouter's
+``: OPENROUTER PROCESSING`` and other fields are skipped, events split on blank lines,
+CRLF or LF), and ``parse_event`` turns one event's data into a ``StreamEvent``: a chunk of
+content (text, tool-call deltas with their index, a finish reason), the usage figures,
+an error the provider sent inside the stream, the ``[DONE]`` marker, or a malformed
+event. Every field is optional: shapes change, and a missing figure is "unknown", never 0.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from llm_routing.outcomes import count_or_none, provider_cost
+
+# One event's data may not grow past this (a provider that never ends a line).
+MAX_EVENT_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of one tool call; pieces with the same ``index`` belong together."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """What a caller of ``stream()`` receives: a text delta, tool-call deltas, or the
+    finish reason (``stop``, ``length``, ``tool_calls``, ``content_filter``)."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    finish_reason: str | None = None
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self.text or self.tool_calls)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamUsage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One parsed event. ``kind``: chunk, done, error, malformed or empty (a keep-alive
+    or a role-only delta: nothing for the caller)."""
+
+    kind: str
+    chunk: Chunk | None = None
+    usage: StreamUsage | None = None
+    model: str | None = None
+    error: str = ""
+
+
+DONE = StreamEvent("done")
+EMPTY = StreamEvent("empty")
+
+
+class StreamTooLarge(ValueError):
+    pass
+
+
+class SSEDecoder:
+    """Feed bytes, get the data of each complete event (a str per event)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+        self._size = 0
+
+    def feed(self, raw: bytes) -> list[str]:
+        self._buffer += raw
+        events: list[str] = []
+        while True:
+            cut = self._buffer.find(b"\n")
+            if cut < 0:
+                if len(self._buffer) > MAX_EVENT_BYTES:
+                    raise StreamTooLarge("an event line is longer than the limit")
+                return events
+            line, self._buffer = self._buffer[:cut], self._buffer[cut + 1 :]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if self._data:
+                    events.append("\n".join(self._data))
+                    self._data, self._size = [], 0
+                continue
+            if line.startswith(b":"):
+                continue  # a comment: keep-alive
+            name, _, value = line.partition(b":")
+            if name != b"data":
+                continue  # event:, id:, retry: say nothing a chat client needs
+            if value.startswith(b" "):
+                value = value[1:]
+            self._size += len(value)
+            if self._size > MAX_EVENT_BYTES:
+                raise StreamTooLarge("an event is larger than the limit")
+            self._data.append(value.decode("utf-8", "replace"))
+
+    def close(self) -> list[str]:
+        """The end of the body: an event not closed by a blank line still counts."""
+        events = self.feed(b"\n\n") if self._buffer else []
+        if self._data:
+            events.append("\n".join(self._data))
+            self._data = []
+        return events
+
+
+def _usage(data: dict[str, Any]) -> StreamUsage | None:
+    found = data.get("usage")
+    if not isinstance(found, dict):
+        x_groq = data.get("x_groq")
+        found = x_groq.get("usage") if isinstance(x_groq, dict) else None
+    if not isinstance(found, dict):
+        return None
+    return StreamUsage(
+        count_or_none(found.get("prompt_tokens")),
+        count_or_none(found.get("completion_tokens")),
+        provider_cost(found.get("cost")),
+    )
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCallDelta, ...] | None:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        return None
+    deltas = []
+    for item in raw:
+        if not isinstance(item, dict) or type(item.get("index")) is not int:
+            return None
+        function = item.get("function") if isinstance(item.get("function"), dict) else {}
+        name, arguments = function.get("name"), function.get("arguments")
+        deltas.append(
+            ToolCallDelta(
+                index=item["index"],
+                id=item.get("id") if isinstance(item.get("id"), str) else None,
+                name=name if isinstance(name, str) else None,
+                arguments=arguments if isinstance(arguments, str) else "",
+            )
+        )
+    return tuple(deltas)
+
+
+def _error_text(error: Any) -> str:
+    message = error.get("message") if isinstance(error, dict) else error
+    return str(message)[:300] if message else "no message"
+
+
+def parse_event(data: str) -> StreamEvent:
+    """One event's data as a StreamEvent (never raises)."""
+    if data.strip() == "[DONE]":
+        return DONE
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return StreamEvent("malformed", error="an event that is not JSON")
+    if not isinstance(parsed, dict):
+        return StreamEvent("malformed", error="an event that is not a JSON object")
+    model = parsed.get("model") if isinstance(parsed.get("model"), str) else None
+    usage = _usage(parsed)
+    if parsed.get("error"):
+        return StreamEvent("error", usage=usage, model=model, error=_error_text(parsed["error"]))
+    choices = parsed.get("choices")
+    if choices is None or choices == []:
+        # The usage chunk (empty choices), or a keep-alive object.
+        return StreamEvent("chunk" if usage else "empty", usage=usage, model=model)
+    first = choices[0] if isinstance(choices, list) else None
+    if not isinstance(first, dict):
+        return StreamEvent("malformed", error="an event without choices[0]")
+    delta = first.get("delta") if first.get("delta") is not None else {}
+    finish = first.get("finish_reason")
+    if not isinstance(delta, dict) or not isinstance(finish, str | None):
+        return StreamEvent("malformed", error="an event with a malformed delta")
+    if finish == "error":
+        return StreamEvent("error", usage=usage, model=model, error="finish_reason error")
+    text = delta.get("content")
+    tool_calls = _tool_calls(delta.get("tool_calls"))
+    if not isinstance(text, str | None) or tool_calls is None:
+        return StreamEvent("malformed", error="an event with a malformed delta")
+    chunk = Chunk(text or "", tool_calls, finish)
+    if not chunk.has_content and finish is None:
+        return StreamEvent("chunk" if usage else "empty", usage=usage, model=model)
+    return StreamEvent("chunk", chunk=chunk, usage=usage, model=model)
