@@ -2,7 +2,8 @@
 
 Guarantees, in order of importance:
 - the caller never waits on I/O and never sees an exception;
-- a record is never lost while the process lives: failed batches are retried with backoff;
+- a record is never lost while the process lives: failed batches are retried with backoff
+  (0.05 s doubling to 2 s; neither ``flush()`` nor the exit shortens a backoff);
   past ``memory_limit`` buffered records, the overflow goes to an fsync'd spill file
   (usage/spill.py), replayed when the database answers again;
 - a record is written once: its id is fixed before the first attempt and every write
@@ -41,6 +42,8 @@ _ABANDONED_AFTER_FORK: list = []  # the parent's connections: a child must never
 # Errors about the data rather than the connection: retrying the same batch cannot help.
 POISON = (psycopg.DataError, DjangoDataError, ValueError, UnicodeError, OverflowError)
 
+BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
+
 
 def _setting(name: str, default):
     return getattr(settings, name, default)
@@ -78,6 +81,7 @@ class Tracker:
         self._pending: list[Record] = []
         self._claimed: list[Path] = []
         self._wakeup = threading.Event()
+        self._stop = threading.Event()  # ends a backoff; new at each start
         self._idle = threading.Condition()
         self._spill_lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -150,7 +154,10 @@ class Tracker:
             self.track(record)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued so far is written; False if ``timeout`` ran out first."""
+        """Wait until everything queued so far is written; False if ``timeout`` ran out first.
+
+        It wakes an idle writer, but never cuts a backoff short: against a dead database a
+        flush makes the attempts the backoff allows, no more."""
         if not self._running and self._drained():
             return True
         if not self._running:
@@ -190,28 +197,40 @@ class Tracker:
                 return
             self._running = True
             self._stopping = False
+            self._stop = stop = threading.Event()
             if self._atexit_pid != os.getpid():
                 self._atexit_pid = os.getpid()
                 atexit.register(self._at_exit, self._atexit_pid)
-            self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(stop,), name="usage-writer", daemon=True
+            )
             self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
+        backoff = 0.0
         try:
             self._replay(orphans=True)
         except Exception as exc:  # noqa: BLE001 - the database may be down at start
             logger.warning("usage: spill replay at start failed (%s)", type(exc).__name__)
+            self._add("retried", 1)
             self._close_connections()
-        backoff = 0.0
+            backoff = BACKOFF_FIRST
         while True:
-            self._wakeup.wait(backoff or self.interval)
+            if backoff:
+                # Only the exit ends a backoff early: a flush() or a full buffer would turn
+                # it into a spin of connection attempts against a dead database.
+                stop.wait(backoff)
+                if stop.is_set():
+                    break  # stop() spills what is left
+            else:
+                self._wakeup.wait(self.interval)
             self._wakeup.clear()
             backoff = self._drain(backoff)
             with self._idle:
                 self._idle.notify_all()
             if self._stopping:
-                self._close_connections()
-                return
+                break
+        self._close_connections()
 
     def _take(self, check: bool = True) -> None:
         """Move a batch from the buffer to ``_pending``; ``check=False`` leaves raw tuples
@@ -286,7 +305,7 @@ class Tracker:
                 self._outage_logged = True
             self._close_connections()
             self._spill_overflow()
-            return min(max(backoff * 2, 0.05), 2.0)
+            return min(max(backoff * 2, BACKOFF_FIRST), BACKOFF_MAX)
         finally:
             self._busy = False
 
@@ -413,6 +432,7 @@ class Tracker:
         """Flush for up to ``timeout`` seconds, stop the thread, spill what is left."""
         self.flush(timeout)
         self._stopping = True
+        self._stop.set()
         self._wakeup.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=max(timeout, 1.0))

@@ -20,6 +20,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._closed = False
+        self.accepted = 0  # connections clients opened, refused ones included
 
     def start(self) -> TcpProxy:
         threading.Thread(target=self._accept, daemon=True).start()
@@ -58,6 +59,7 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             if self._cut.is_set():
                 _close(client)
                 continue
