@@ -242,3 +242,8 @@ USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=0.5)
 # Records held in memory while the database is away, before they go to the spill file.
 USAGE_MEMORY_LIMIT = env.int("USAGE_MEMORY_LIMIT", default=100_000)
 USAGE_EXIT_TIMEOUT = env.float("USAGE_EXIT_TIMEOUT", default=5.0)
+# While the database is away, records reach the spill file within about this many seconds
+# of track(), so a killed process loses at most that much (usage/tracker.py).
+USAGE_OUTAGE_SPILL_SECONDS = env.float("USAGE_OUTAGE_SPILL_SECONDS", default=1.0)
+if not 0.05 <= USAGE_OUTAGE_SPILL_SECONDS <= 60:
+    raise ImproperlyConfigured("USAGE_OUTAGE_SPILL_SECONDS must be between 0.05 and 60.")

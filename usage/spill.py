@@ -72,6 +72,18 @@ class SpillFile:
         self.path = self.directory / f"usage-{HOST}-{os.getpid()}-{time.time_ns()}.jsonl"
 
 
+def set_aside(directory: Path, record: Record) -> None:
+    """Append a record the database refuses to ``refused-<host>-<pid>.jsonl``, for a human
+    (never replayed); best effort."""
+    path = Path(directory) / f"refused-{HOST}-{os.getpid()}.jsonl"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(to_json(record) + "\n")
+    except OSError:
+        pass
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -2,17 +2,19 @@
 
 Guarantees, in order of importance:
 - the caller never waits on I/O and never sees an exception;
-- a record is never lost while the process lives: failed batches are retried with backoff
+- a record is never lost while the process lives: failed writes are retried with backoff
   (0.05 s doubling to 2 s; neither ``flush()`` nor the exit shortens a backoff);
-  past ``memory_limit`` buffered records, the overflow goes to an fsync'd spill file
-  (usage/spill.py), replayed when the database answers again;
-- a record is written once: its id is fixed before the first attempt and every write
-  ignores ids already stored.
+- while the database is away or a write hangs, what is in memory reaches an fsync'd spill
+  file within about ``outage_spill_seconds`` (usage/spill_guard.py), so a SIGKILL loses at
+  most about that much; the spill is replayed when the database answers again. While the
+  database answers, nothing is spilled (short of a huge backlog);
+- a record is written once: its id is fixed before the first attempt, it leaves memory when
+  it is written or spilled, and every write ignores ids already stored.
 At normal exit (atexit) the buffer is flushed, and whatever the database will not take in
-``exit_timeout`` seconds is spilled. A SIGKILL loses only records not yet spilled.
+``exit_timeout`` seconds is spilled.
 
 Fork-safe: a child process forgets the parent's buffer (the parent writes it), and starts
-its own writer thread and spill file on its first ``track()``.
+its own threads and spill file on its first ``track()``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +36,8 @@ from django.db import DataError as DjangoDataError
 from django.db import connections
 
 from usage import spill, writer
-from usage.records import BadRecord, Record, normalise, to_json
+from usage.records import BadRecord, Record, normalise
+from usage.spill_guard import SpillGuard
 
 logger = logging.getLogger("usage.tracker")
 
@@ -49,7 +53,7 @@ def _setting(name: str, default):
     return getattr(settings, name, default)
 
 
-class Tracker:
+class Tracker(SpillGuard):
     def __init__(
         self,
         *,
@@ -60,6 +64,7 @@ class Tracker:
         memory_limit: int | None = None,
         spill_dir: Path | None = None,
         exit_timeout: float | None = None,
+        outage_spill_seconds: float | None = None,
     ) -> None:
         self.using = using or _setting("USAGE_DB_ALIAS", "default")
         self.connection_overrides = dict(connection_overrides or {})
@@ -70,6 +75,7 @@ class Tracker:
         self.exit_timeout = (
             exit_timeout if exit_timeout is not None else _setting("USAGE_EXIT_TIMEOUT", 5.0)
         )
+        self.outage_spill_seconds = outage_spill_seconds or settings.USAGE_OUTAGE_SPILL_SECONDS
         self._reset_state()
         self._atexit_pid = None  # a forked child inherits the parent's hook, keyed to its pid
         ref = weakref.ref(self)
@@ -78,15 +84,16 @@ class Tracker:
     # --- state ---------------------------------------------------------------------------
     def _reset_state(self) -> None:
         self._buffer: deque = deque()
-        self._pending: list[Record] = []
+        self._pending: list = []  # the batch the writer is on: Records, or raw tuples on PG
         self._claimed: list[Path] = []
         self._wakeup = threading.Event()
-        self._stop = threading.Event()  # ends a backoff; new at each start
+        self._stop = threading.Event()  # ends a backoff and the guard; new at each start
         self._idle = threading.Condition()
         self._spill_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._guard_thread: threading.Thread | None = None
         self._running = False
         self._stopping = False
         self._busy = False
@@ -95,7 +102,14 @@ class Tracker:
         self.written = self.retried = self.spilled = self.dropped = self.replayed = 0
         self.batches = 0  # successful writes (a batch, or one record of a refused batch)
         self.last_flush_at: datetime | None = None
-        self._outage_logged = False
+        self._outage_since: float | None = None  # monotonic: the first failure of an outage
+        self._attempt_since: float | None = None  # monotonic: the current database call began
+        self._inflight: list | None = None  # the batch being written right now ...
+        self._inflight_on_disk = False  # ... and whether the guard has spilled it meanwhile
+        self._inflight_lock = threading.Lock()  # who checks raw records in place (guard)
+        self._copy_started = False  # the COPY stream reads the batch in flight (PostgreSQL)
+        self._spilling = 0  # spills under way: records out of the buffer, not yet on disk
+        self._spill_failing = False
 
     def _after_fork(self) -> None:
         if self._conn is not None:
@@ -106,36 +120,15 @@ class Tracker:
     def spill_dir(self) -> Path:
         return Path(self._spill_dir or _setting("USAGE_SPILL_DIR", "var/usage-spill"))
 
-    def _spill_file(self) -> spill.SpillFile:
-        if self._spill is None:
-            self._spill = spill.SpillFile(self.spill_dir)
-        return self._spill
-
     # --- the caller's side -----------------------------------------------------------------
     def track(self, item: tuple) -> None:
-        """Queue one record (a raw argument tuple or a Record). Never blocks on I/O."""
+        """Queue one record (a raw argument tuple or a Record). Never blocks, no I/O."""
         buffer = self._buffer
         buffer.append(item)
         if not self._running:
             self._start()
-        elif len(buffer) >= self.batch_size:
-            if not self._wakeup.is_set():
-                self._wakeup.set()
-            if len(buffer) > 4 * self.memory_limit:
-                # The writer is stuck (a connect timeout): bound memory from here, rarely.
-                self._spill_from_caller()
-
-    def _spill_from_caller(self) -> None:
-        taken = []
-        try:
-            while len(self._buffer) > 2 * self.memory_limit:
-                item = self._buffer.popleft()
-                taken.append(item if type(item) is Record else normalise(item))
-        except IndexError:
-            pass
-        except BadRecord as exc:
-            self._drop(1, exc)
-        self._spill_records(taken)
+        elif len(buffer) >= self.batch_size and not self._wakeup.is_set():
+            self._wakeup.set()
 
     def write_now(self, raw: tuple) -> None:
         """Synchronous mode: write in the caller's thread; on failure fall back to the queue."""
@@ -186,7 +179,7 @@ class Tracker:
 
     def _drained(self) -> bool:
         return not (
-            self._buffer or self._pending or self._claimed or self._busy
+            self._buffer or self._pending or self._claimed or self._busy or self._spilling
             or (self._spill is not None and self._spill.has_records())
         )
 
@@ -204,17 +197,18 @@ class Tracker:
             self._thread = threading.Thread(
                 target=self._run, args=(stop,), name="usage-writer", daemon=True
             )
+            self._guard_thread = threading.Thread(
+                target=self._guard, args=(stop,), name="usage-spill-guard", daemon=True
+            )
             self._thread.start()
+            self._guard_thread.start()
 
     def _run(self, stop: threading.Event) -> None:
         backoff = 0.0
         try:
             self._replay(orphans=True)
         except Exception as exc:  # noqa: BLE001 - the database may be down at start
-            logger.warning("usage: spill replay at start failed (%s)", type(exc).__name__)
-            self._add("retried", 1)
-            self._close_connections()
-            backoff = BACKOFF_FIRST
+            backoff = self._failed(exc, backoff)
         while True:
             if backoff:
                 # Only the exit ends a backoff early: a flush() or a full buffer would turn
@@ -236,8 +230,11 @@ class Tracker:
         """Move a batch from the buffer to ``_pending``; ``check=False`` leaves raw tuples
         for the PostgreSQL writer, which checks them while COPY streams."""
         buffer, batch = self._buffer, []
-        while buffer and len(batch) < self.batch_size:
-            batch.append(buffer.popleft())
+        try:
+            while buffer and len(batch) < self.batch_size:
+                batch.append(buffer.popleft())
+        except IndexError:  # the guard took the rest
+            pass
         self._pending = self._records(batch) if check else batch
 
     def _records(self, items: list) -> list[Record]:
@@ -267,47 +264,66 @@ class Tracker:
             len(self._buffer) >= self.batch_size or self._wakeup.is_set() or self._stopping
         )
 
-    def _replay_waiting(self) -> None:
-        """Replay spilled or claimed records, if any wait (at the end of every drain)."""
-        if self._claimed or (self._spill is not None and self._spill.has_records()):
-            self._replay(orphans=False)
-
     def _drain(self, backoff: float) -> float:
         """Write what is buffered (see ``_more_wanted``); returns the backoff before the next
-        attempt."""
+        attempt (0 once a write succeeded)."""
         self._busy = True
         try:
+            if self._buffer or self._pending or self._spill_waiting():
+                # Connect before taking a batch: a connection that hangs then holds nothing
+                # the guard cannot spill.
+                with self._attempt():
+                    self._ensure_connection()
             while True:
                 if not self._pending:
                     self._take(check=not self._postgres)
                 if not self._pending:
                     self._replay_waiting()
                     return 0.0
-                try:
-                    self._add("written", self._write(self._pending))
-                    self._pending = []
-                except POISON:
-                    # Not an outage: something in this batch the database refuses. Retrying
-                    # would block every record behind it, so find the culprits.
-                    self._close_connections()
-                    self._write_one_by_one()
+                self._write_pending()
                 self.last_flush_at = datetime.now(UTC)
-                if self._outage_logged:
-                    logger.warning("usage: database reachable again; writing queued records")
-                    self._outage_logged = False
                 if not self._more_wanted():
                     self._replay_waiting()
                     return 0.0
         except Exception as exc:  # noqa: BLE001 - any failure is retried, never raised
-            self._add("retried", 1)
-            if not self._outage_logged:
-                logger.warning("usage: write failed (%s); will retry", type(exc).__name__)
-                self._outage_logged = True
-            self._close_connections()
-            self._spill_overflow()
-            return min(max(backoff * 2, BACKOFF_FIRST), BACKOFF_MAX)
+            return self._failed(exc, backoff)
         finally:
             self._busy = False
+
+    def _write_pending(self) -> None:
+        """Write the pending batch; a batch refused for its data goes record by record."""
+        self._copy_started = False
+        self._inflight = self._pending
+        try:
+            written = self._write(self._pending)
+        except POISON:
+            # Not an outage: something in this batch the database refuses. Retrying would
+            # block every record behind it, so find the culprits.
+            self._close_connections()
+            if self._settle_inflight():
+                self._pending = []  # on disk already: the replay sets the culprits aside
+            else:
+                self._write_one_by_one()
+            return
+        self._settle_inflight()
+        self._pending = []
+        self._add("written", written)
+
+    def _failed(self, exc: Exception, backoff: float) -> float:
+        """A write failed: the database is away (or was, for that write). Everything in
+        memory goes to the spill file now, and more follows until a write succeeds."""
+        self._add("retried", 1)
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            logger.warning(
+                "usage: write failed (%s); spilling to %s and retrying until the database "
+                "answers", type(exc).__name__, self.spill_dir,
+            )
+        self._close_connections()
+        on_disk = self._settle_inflight()
+        pending, self._pending = self._pending, []
+        self._spill_buffer(keep=0, first=[] if on_disk else self._records(pending))
+        return min(max(backoff * 2, BACKOFF_FIRST), BACKOFF_MAX)
 
     def _write_one_by_one(self) -> None:
         """Write the pending batch record by record; set aside the ones refused alone."""
@@ -321,48 +337,67 @@ class Tracker:
                 self._set_aside(record, exc)
             self._pending.pop(0)  # an outage raises above and leaves the rest pending
 
+    def _write_checked(self, records: list[Record]) -> int:
+        """Write spilled records (a replay); one the database refuses alone is set aside."""
+        try:
+            return self._write(records)
+        except POISON:
+            self._close_connections()
+        written = 0
+        for record in records:
+            try:
+                written += self._write([record])
+            except POISON as exc:
+                self._close_connections()
+                self._set_aside(record, exc)
+        return written
+
     def _set_aside(self, record: Record, reason: Exception) -> None:
         """Keep a record the database refuses in a file of its own, for a human to look at."""
-        path = self.spill_dir / f"refused-{spill.HOST}-{os.getpid()}.jsonl"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(to_json(record) + "\n")
-        except OSError:
-            pass
+        spill.set_aside(self.spill_dir, record)
         self._drop(1, reason)
 
     @property
     def _postgres(self) -> bool:
         return connections[self.using].vendor == "postgresql"
 
+    @contextmanager
+    def _attempt(self):
+        """Time a database call, for the guard (a call that hangs is an outage too)."""
+        outer = self._attempt_since is None
+        if outer:
+            self._attempt_since = time.monotonic()
+        try:
+            yield
+        finally:
+            if outer:
+                self._attempt_since = None
+
     def _write(self, items: list) -> int:
         """Write ``items`` (Records or raw tuples, checked in place); returns rows new."""
-        if not self._postgres:
-            written = writer.write_records(self._records(items), using=self.using)
-        else:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
-            written = writer.write_pg_raw(
-                self._conn, items, self.using, on_bad=lambda exc: self._drop(1, exc)
-            )
+        with self._attempt():
+            if not self._postgres:
+                written = writer.write_records(self._records(items), using=self.using)
+            else:
+                self._ensure_connection()
+                written = writer.write_pg_raw(
+                    self._conn, items, self.using, on_bad=lambda exc: self._drop(1, exc),
+                    on_start=self._copy_starts,
+                )
         self._add("batches", 1)
+        if self._outage_since is not None:
+            logger.warning(
+                "usage: database reachable again after %.1f s; writing queued and spilled "
+                "records", time.monotonic() - self._outage_since,
+            )
+            self._outage_since = None
         return written
 
-    def _connect(self):
-        s = connections[self.using].settings_dict
-        params = {
-            "dbname": s["NAME"], "user": s.get("USER"), "password": s.get("PASSWORD"),
-            "host": s.get("HOST"), "port": s.get("PORT"),
-        }
-        django_only = {"isolation_level", "pool", "server_side_binding", "assume_role", "context"}
-        params.update({k: v for k, v in (s.get("OPTIONS") or {}).items() if k not in django_only})
-        params.update(self.connection_overrides)
-        params.setdefault("connect_timeout", 5)
-        # A dead network must fail a write, not hang the writer: 15 s without an ACK aborts.
-        params.setdefault("tcp_user_timeout", 15000)
-        params = {k: v for k, v in params.items() if v not in (None, "")}
-        return psycopg.connect(autocommit=True, **params)
+    def _ensure_connection(self) -> None:
+        if not self._postgres:
+            connections[self.using].ensure_connection()
+        elif self._conn is None or self._conn.closed:
+            self._conn = writer.connect(self.using, self.connection_overrides)
 
     def _close_connections(self) -> None:
         if self._conn is not None:
@@ -376,50 +411,8 @@ class Tracker:
         except Exception:  # noqa: BLE001 - already broken
             pass
 
-    # --- spilling and replay -------------------------------------------------------------
-    def _spill_overflow(self) -> None:
-        """Past the memory limit, move the pending batch and the buffer's excess to disk."""
-        if len(self._buffer) + len(self._pending) <= self.memory_limit:
-            return
-        batch = self._records(self._pending)
-        self._pending = []
-        while len(self._buffer) > self.memory_limit // 2:
-            self._take()
-            batch.extend(self._pending)
-            self._pending = []
-        self._spill_records(batch)
-
-    def _spill_records(self, records: list[Record]) -> None:
-        if not records:
-            return
-        with self._spill_lock:
-            try:
-                self._spill_file().append(records)
-                self._add("spilled", len(records))
-            except OSError as exc:
-                # The disk refuses too: keep them in memory rather than lose them.
-                logger.error("usage: cannot spill %d records (%s)", len(records), exc)
-                self._buffer.extendleft(reversed(records))
-
-    def _replay(self, *, orphans: bool) -> None:
-        with self._spill_lock:
-            if self._spill is not None:
-                own = self._spill.hand_over()
-                if own is not None:
-                    self._claimed.append(own)
-        if orphans:
-            for path in spill.orphaned_files(self.spill_dir):
-                claimed = spill.claim(path)
-                if claimed is not None:
-                    self._claimed.append(claimed)
-        while self._claimed:
-            seen, new = spill.replay_file(self._claimed[0], self._write)
-            self._claimed.pop(0)
-            self._add("replayed", seen)
-            self._add("written", new)
-
     def _add(self, counter: str, amount: int) -> None:
-        # Callers' threads (synchronous mode, caller-side spills) count too.
+        # Callers' threads (synchronous mode) and the guard count too.
         with self._count_lock:
             setattr(self, counter, getattr(self, counter) + amount)
 
@@ -429,20 +422,17 @@ class Tracker:
 
     # --- exit ------------------------------------------------------------------------------
     def stop(self, timeout: float) -> None:
-        """Flush for up to ``timeout`` seconds, stop the thread, spill what is left."""
+        """Flush for up to ``timeout`` seconds, stop the threads, spill what is left."""
         self.flush(timeout)
         self._stopping = True
         self._stop.set()
         self._wakeup.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=max(timeout, 1.0))
-        leftovers = self._records(self._pending)
-        self._pending = []
-        while self._buffer:
-            self._take()
-            leftovers.extend(self._pending)
-            self._pending = []
-        self._spill_records(leftovers)
+        for thread in (self._thread, self._guard_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=max(timeout, 1.0))
+        on_disk = self._settle_inflight()
+        pending, self._pending = self._pending, []
+        self._spill_buffer(keep=0, first=[] if on_disk else self._records(pending))
         self._running = False
 
     def _at_exit(self, pid: int) -> None:

@@ -125,10 +125,12 @@ PAUSE_EVERY = 32
 PAUSE_SECONDS = 0.00005
 
 
-def _rows(items: list, ids: dict, prices: dict, on_bad):
+def _rows(items: list, ids: dict, prices: dict, on_bad, on_start=None):
     """Rows for ``items``; raw tracker tuples become Records in place, so a record's id is
     fixed the first time it is sent and kept for every retry. Unstorable items become None
-    (``on_bad`` is told) and are skipped."""
+    (``on_bad`` is told) and are skipped. ``on_start()`` runs before the first item is read."""
+    if on_start is not None:
+        on_start()
     pause = len(items) < PAUSE_BELOW
     for i, item in enumerate(items):
         if pause and i % PAUSE_EVERY == PAUSE_EVERY - 1:
@@ -166,7 +168,9 @@ def _pg_copy(cursor, table: str, rows) -> int:
     return count
 
 
-def _pg_write(cursor, items: list, using: str, savepoint, on_bad=None, lazy_ids=False) -> int:
+def _pg_write(
+    cursor, items: list, using: str, savepoint, on_bad=None, lazy_ids=False, on_start=None
+) -> int:
     ids, prices = _lookups([r for r in items if type(r) is Record], using)
     if lazy_ids:
         ids = _ModelIdMap(ids, using)
@@ -175,7 +179,9 @@ def _pg_write(cursor, items: list, using: str, savepoint, on_bad=None, lazy_ids=
         with savepoint():
             # Rows are built (and raw records checked) while COPY streams: the server inserts
             # the earlier rows meanwhile, so the two kinds of work overlap.
-            return _pg_copy(cursor, "model_usage_stats", _rows(items, ids, prices, on_bad))
+            return _pg_copy(
+                cursor, "model_usage_stats", _rows(items, ids, prices, on_bad, on_start)
+            )
     except psycopg.errors.UniqueViolation:
         pass
     cursor.execute(_TEMP_TABLE_SQL)
@@ -190,14 +196,39 @@ def _pg_write(cursor, items: list, using: str, savepoint, on_bad=None, lazy_ids=
     return written
 
 
-def write_pg_raw(conn: psycopg.Connection, items: list, using: str, on_bad) -> int:
+def connect(using: str, overrides: dict) -> psycopg.Connection:
+    """A connection of the tracker's own (autocommit) to the database behind ``using``.
+
+    ``connect_timeout`` (5 s) and ``tcp_user_timeout`` (15 s without an ACK) make a dead
+    network fail a write rather than hang the writer; ``overrides`` win over the settings.
+    """
+    s = connections[using].settings_dict
+    params = {
+        "dbname": s["NAME"], "user": s.get("USER"), "password": s.get("PASSWORD"),
+        "host": s.get("HOST"), "port": s.get("PORT"),
+    }
+    django_only = {"isolation_level", "pool", "server_side_binding", "assume_role", "context"}
+    params.update({k: v for k, v in (s.get("OPTIONS") or {}).items() if k not in django_only})
+    params.update(overrides)
+    params.setdefault("connect_timeout", 5)
+    params.setdefault("tcp_user_timeout", 15000)
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    return psycopg.connect(autocommit=True, **params)
+
+
+def write_pg_raw(
+    conn: psycopg.Connection, items: list, using: str, on_bad, on_start=None
+) -> int:
     """Write on a psycopg connection the tracker owns (autocommit, used by one thread).
 
     ``items``: Records or raw tracker tuples, normalised in place as they are sent;
-    ``on_bad(exc)`` hears of each that cannot be stored.
+    ``on_bad(exc)`` hears of each that cannot be stored; ``on_start()`` runs once the COPY
+    is about to read ``items`` (until then another thread may check them in place).
     """
     with conn.transaction(), conn.cursor() as cursor:
-        return _pg_write(cursor, items, using, conn.transaction, on_bad, lazy_ids=True)
+        return _pg_write(
+            cursor, items, using, conn.transaction, on_bad, lazy_ids=True, on_start=on_start
+        )
 
 
 def write_records(records: list[Record], *, using: str = "default") -> int:
