@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from llm_routing.stub import streaming
 from llm_routing.stub.server import Behaviour
+from llm_routing.stub.streaming import StreamPlan
 
 _BEHAVIOUR_FIELDS = {f.name for f in dataclasses.fields(Behaviour)}
 
@@ -95,7 +98,61 @@ class StubHandler(BaseHTTPRequestHandler):
         if not key_ok:
             return self._send(401, {"error": {"message": "Invalid API Key", "code": 401}})
         status, headers, body = self.stub.chat(provider, payload)
+        if isinstance(body, StreamPlan):
+            return self._stream(headers, body)
         self._send(status, body, headers)
+
+    # --- streams ---------------------------------------------------------------------------
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _stream(self, headers: dict[str, str], plan: StreamPlan) -> None:
+        """Write ``plan`` as SSE with chunked encoding, striking its fault on cue."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        sent, end = 0, "done"
+        try:
+            for event in plan.head:
+                self._write_chunk(event)
+            for event in [*plan.content, None]:
+                if plan.fault is not None and sent == plan.fault_after:
+                    if plan.fault == "stall":
+                        time.sleep(plan.stall_seconds)
+                    elif plan.fault == "cut":
+                        end = "cut"
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    elif plan.fault == "error":
+                        end = "error"
+                        self._write_chunk(streaming.error_event())
+                        break
+                    elif plan.fault == "malformed":
+                        end = "malformed"
+                        self._write_chunk(streaming.MALFORMED_EVENT)
+                        break
+                if event is None:
+                    break
+                if sent and plan.chunk_delay:
+                    time.sleep(plan.chunk_delay)
+                self._write_chunk(event)
+                sent += 1
+            if end == "done":
+                for event in plan.tail:
+                    self._write_chunk(event)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            end = "client_closed"
+            self.close_connection = True
+        finally:
+            plan.log.append({"chunks": sent, "end": end, "ended_at": time.monotonic()})
 
     # --- control -------------------------------------------------------------------------
     def _control(self, method: str, payload: Any):

@@ -46,6 +46,15 @@ class Behaviour:
     # were computed, so its report of today's use arrives late (0: off).
     slow_every: int = 0
     slow_delay: float = 0.5
+    # Streams ("stream": true; llm_routing/stub/streaming.py): content chunks (None: a word
+    # each), the pause between them, and faults after N content chunks (0: before any).
+    stream_chunks: int | None = None
+    stream_chunk_delay: float = 0.0
+    stream_error_after: int | None = None  # an error event (HTTP 200), then the end
+    stream_cut_after: int | None = None  # the connection drops: no finish reason, no [DONE]
+    stream_stall_after: int | None = None  # silence for stream_stall_seconds
+    stream_stall_seconds: float = 30.0
+    stream_malformed_after: int | None = None  # an event that is not JSON
 
 
 @dataclass
@@ -63,6 +72,9 @@ class _ProviderState:
     used_today: int = 0  # chat requests counted against the daily cap
     requests: list = field(default_factory=list)  # (path, model, key_ok)
     served_by_model: dict = field(default_factory=dict)  # model -> chat requests answered 200
+    # One entry per stream: {"model", "chunks" (content chunks sent), "end" (done, error,
+    # cut, malformed, client_closed), "ended_at" (time.monotonic())}.
+    streams: list = field(default_factory=list)
     extra_keys: set = field(default_factory=set)
 
 
@@ -157,6 +169,10 @@ class StubProvider:
             for r in self._state(provider).requests
             if r[0].endswith("/chat/completions") and (model is None or r[1] == model)
         )
+
+    def streams(self, provider: str) -> list[dict]:
+        """How each stream of ``provider`` ended (see _ProviderState.streams)."""
+        return list(self._state(provider).streams)
 
     def served(self, provider: str, model: str) -> int:
         """Chat requests of ``model`` answered with a completion (HTTP 200)."""
@@ -255,6 +271,27 @@ class StubProvider:
 
             price_in, price_out = catalogue.price_per_token(provider, model)
             usage["cost"] = round(p_tokens * price_in + c_tokens * price_out, 10)
+        tools = payload.get("tools") if isinstance(payload, dict) else None
+        tool_name = _first_tool_name(tools)
+        if payload.get("stream"):
+            from llm_routing.stub import streaming
+
+            options = payload.get("stream_options")
+            plan = streaming.build(
+                provider=provider, model=model, content=b.content, usage=usage,
+                include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+                behaviour=b, tool_name=tool_name, answer_id=f"chatcmpl-stub-{state.served}",
+            )
+            plan.log = state.streams
+            with self._lock:
+                state.served_by_model[model] = state.served_by_model.get(model, 0) + 1
+            return 200, headers, plan
+        message: dict[str, Any] = {"role": "assistant", "content": b.content}
+        if tool_name:
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_stub_1", "type": "function",
+                "function": {"name": tool_name, "arguments": _tool_arguments()},
+            }]}
         body = {
             "id": f"chatcmpl-stub-{state.served}",
             "object": "chat.completion",
@@ -263,8 +300,8 @@ class StubProvider:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": b.content},
-                    "finish_reason": "stop",
+                    "message": message,
+                    "finish_reason": "tool_calls" if tool_name else "stop",
                 }
             ],
             "usage": usage,
@@ -288,6 +325,21 @@ class StubProvider:
                 "is_free_tier": False,
             }
         }
+
+
+def _first_tool_name(tools: Any) -> str | None:
+    """The stub answers a request that offers tools by calling the first one."""
+    if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
+        return None
+    function = tools[0].get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _tool_arguments() -> str:
+    from llm_routing.stub.streaming import STUB_TOOL_ARGUMENTS
+
+    return STUB_TOOL_ARGUMENTS
 
 
 def _handler_for(stub: StubProvider) -> type[BaseHTTPRequestHandler]:
