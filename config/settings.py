@@ -195,6 +195,12 @@ LLM_ROUTING_FAIL_OPEN_SECONDS = env.float("LLM_ROUTING_FAIL_OPEN_SECONDS", defau
 LLM_BREAKER_FAILURES = env.int("LLM_BREAKER_FAILURES", default=3)
 LLM_BREAKER_BASE_SECONDS = env.float("LLM_BREAKER_BASE_SECONDS", default=5.0)
 LLM_BREAKER_MAX_SECONDS = env.float("LLM_BREAKER_MAX_SECONDS", default=300.0)
+# Streams: the longest wait for the first content, and the longest silence on the
+# connection (the head included), in seconds; LLM_STREAM_TIMEOUTS overrides them per
+# provider as JSON: {"groq": {"first_token": 10, "gap": 5}}.
+LLM_STREAM_FIRST_TOKEN_TIMEOUT = env.float("LLM_STREAM_FIRST_TOKEN_TIMEOUT", default=30.0)
+LLM_STREAM_GAP_TIMEOUT = env.float("LLM_STREAM_GAP_TIMEOUT", default=20.0)
+LLM_STREAM_TIMEOUTS = env.json("LLM_STREAM_TIMEOUTS", default={})
 LLM_MODELS_CACHE_SECONDS = env.int("LLM_MODELS_CACHE_SECONDS", default=600)
 LLM_KEY_TEST_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_RATE_PER_MINUTE", default=10)
 

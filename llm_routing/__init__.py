@@ -1,4 +1,5 @@
-"""Talk to LLMs on behalf of a tenant: ``complete``, ``acomplete`` and ``RoutingError``.
+"""Talk to LLMs on behalf of a tenant: ``complete``, ``acomplete``, ``stream``, ``astream``,
+``RoutingError`` and ``StreamError``.
 
 The names resolve lazily so that ``llm_routing.providers`` (imported by ``tenants``) can
 load without pulling the router, and with it the tenant models, into app loading.
@@ -8,6 +9,10 @@ _EXPORTS = {
     "complete": "llm_routing.router",
     "acomplete": "llm_routing.router",
     "RoutingError": "llm_routing.router",
+    "StreamError": "llm_routing.router",
+    "stream": "llm_routing.streaming",
+    "astream": "llm_routing.streaming",
+    "Chunk": "llm_routing.sse",
     "RoutingResult": "llm_routing.router",
     "Attempt": "llm_routing.router",
     "KeyTestResult": "llm_routing.keycheck",

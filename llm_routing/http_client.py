@@ -212,3 +212,125 @@ async def arequest(
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         failure = _failure(exc, api_key)
     raise failure
+
+
+# --- streamed answers -----------------------------------------------------------------------
+# A stream has no total deadline (a long answer is fine); it is bounded instead by the
+# longest silence on the connection (``read_timeout``, every read, the head included) and,
+# in the router, by the time to the first content.
+
+
+class StreamReply:
+    """An open streamed answer. Iterate for raw body bytes (TransportFailure on a stall or
+    a broken connection); ``close()`` ends it and drops the connection at once."""
+
+    def __init__(self, response: httpx.Response, api_key: str | None):
+        self.status_code = response.status_code
+        self.headers = dict(response.headers.items())
+        self._response = response
+        self._api_key = api_key
+
+    def read_whole(self) -> HttpReply:
+        """The rest of the body as an HttpReply (an error answer), within the size cap."""
+        limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
+        chunks, size = [], 0
+        for chunk in self:
+            size += len(chunk)
+            if size > limit:
+                self.close()
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return HttpReply(self.status_code, self.headers, b"".join(chunks))
+
+    def __iter__(self):
+        try:
+            yield from self._response.iter_raw()
+            return
+        except httpx.HTTPError as exc:
+            failure = _failure(exc, self._api_key)
+        raise failure
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class AsyncStreamReply:
+    """The async twin of StreamReply; each read waits at most ``read_timeout``."""
+
+    def __init__(self, response: httpx.Response, api_key: str | None, read_timeout: float):
+        self.status_code = response.status_code
+        self.headers = dict(response.headers.items())
+        self._response = response
+        self._api_key = api_key
+        self._raw = response.aiter_raw()
+        self._read_timeout = read_timeout
+
+    async def read_whole(self) -> HttpReply:
+        limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
+        chunks, size = [], 0
+        while (chunk := await self.next_bytes()) is not None:
+            size += len(chunk)
+            if size > limit:
+                await self.aclose()
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return HttpReply(self.status_code, self.headers, b"".join(chunks))
+
+    async def next_bytes(self, timeout: float | None = None) -> bytes | None:
+        """The next piece of the body, None at its end; waits at most ``timeout`` (default:
+        the read timeout)."""
+        try:
+            async with asyncio.timeout(timeout or self._read_timeout):
+                return await anext(self._raw)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            failure = TransportFailure("timeout", "the stream stalled (no data in time)")
+        except httpx.HTTPError as exc:
+            failure = _failure(exc, self._api_key)
+        raise failure
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def _stream_request(client_, url: str, api_key: str | None, body: Any, read_timeout: float):
+    out_headers, content = _prepare(api_key, body, {"Accept": "text/event-stream"})
+    timeout = httpx.Timeout(
+        connect=_setting("LLM_HTTP_CONNECT_TIMEOUT", 5.0),
+        read=read_timeout,
+        write=_setting("LLM_HTTP_WRITE_TIMEOUT", 10.0),
+        pool=_setting("LLM_HTTP_POOL_TIMEOUT", 5.0),
+    )
+    return client_.build_request("POST", url, content=content, headers=out_headers,
+                                 timeout=timeout)
+
+
+def open_stream(url: str, *, api_key: str | None, body: Any, read_timeout: float) -> StreamReply:
+    """POST ``body`` and return once the answer's head has arrived (TransportFailure when
+    none does within the timeouts). The caller must close() the reply."""
+    c = client()
+    try:
+        response = c.send(_stream_request(c, url, api_key, body, read_timeout), stream=True)
+        return StreamReply(response, api_key)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        failure = _failure(exc, api_key)
+    raise failure
+
+
+async def aopen_stream(
+    url: str, *, api_key: str | None, body: Any, read_timeout: float
+) -> AsyncStreamReply:
+    """The async twin of ``open_stream``; the caller must aclose() the reply."""
+    c = async_client()
+    try:
+        async with asyncio.timeout(read_timeout + _setting("LLM_HTTP_CONNECT_TIMEOUT", 5.0)):
+            response = await c.send(
+                _stream_request(c, url, api_key, body, read_timeout), stream=True
+            )
+        return AsyncStreamReply(response, api_key, read_timeout)
+    except TimeoutError:
+        failure = TransportFailure("timeout", "no answer in time")
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        failure = _failure(exc, api_key)
+    raise failure

@@ -21,6 +21,7 @@ TIMEOUT = "timeout"
 ERROR = "error"
 AUTH_ERROR = "auth_error"
 INVALID_REQUEST = "invalid_request"
+CANCELLED = "cancelled"  # the caller left a stream before its end
 # Failures of the provider rather than of the request or the key: the circuit breaker
 # counts these (llm_routing/ratelimits.py breaker_cooldown).
 TRANSIENT = frozenset({TIMEOUT, ERROR})
@@ -34,6 +35,11 @@ class Completion:
     completion_tokens: int
     total_tokens: int
     provider_cost: Decimal | None
+    finish_reason: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    # The provider sent no token figures (a stream without its usage chunk): the counts
+    # are estimates from the text (about 4 characters a token), never a silent 0.
+    tokens_estimated: bool = False
 
 
 class ProviderError(Exception):
@@ -47,6 +53,7 @@ class ProviderError(Exception):
         reason: str,
         retryable: bool,
         status_code: int | None = None,
+        partial: Completion | None = None,
     ):
         super().__init__(reason)
         self.outcome = outcome
@@ -54,6 +61,7 @@ class ProviderError(Exception):
         self.reason = reason
         self.retryable = retryable
         self.status_code = status_code
+        self.partial = partial  # what a committed stream delivered before it failed
 
 
 def count_or_none(value: Any) -> int | None:
@@ -160,4 +168,88 @@ def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None
         completion_tokens=completion,
         total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
         provider_cost=provider_cost(usage.get("cost")),
+    )
+
+
+# --- streams ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamBroken:
+    """A streamed answer (HTTP 2xx) that failed before its first content: ``kind`` is
+    error (an error event), malformed, cut, timeout or transport."""
+
+    status_code: int
+    headers: dict[str, str]
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StreamEnded:
+    """A committed stream (content reached the caller), however it ended: ``how`` is
+    complete, error, malformed, cut, timeout, transport or cancelled."""
+
+    headers: dict[str, str]
+    how: str
+    message: str
+    text: str
+    tool_calls: tuple[dict[str, Any], ...]
+    finish_reason: str | None
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: Decimal | None
+    prompt_chars: int  # the request's text, for an estimate when no figures came
+
+
+def estimate_tokens(chars: int) -> int:
+    """About four characters a token: only where the provider sent no figures."""
+    return max(1, -(-chars // 4)) if chars else 0
+
+
+def classify_stream_broken(broken: StreamBroken) -> ProviderError:
+    return ProviderError(
+        outcome=TIMEOUT if broken.kind == "timeout" else ERROR,
+        error_type=f"stream_{broken.kind}",
+        reason=f"HTTP {broken.status_code} stream failed before any content: {broken.message}",
+        retryable=True,
+        status_code=broken.status_code,
+    )
+
+
+def classify_stream_end(ended: StreamEnded, *, requested_model: str) -> Completion:
+    """The completion a stream delivered, or ProviderError (not retryable: content has
+    reached the caller) carrying it as ``partial``."""
+    estimated = ended.completion_tokens is None or ended.prompt_tokens is None
+    completion_tokens = ended.completion_tokens
+    if completion_tokens is None:
+        produced = len(ended.text) + sum(len(json.dumps(t)) for t in ended.tool_calls)
+        completion_tokens = estimate_tokens(produced)
+    prompt_tokens = ended.prompt_tokens
+    if prompt_tokens is None:
+        prompt_tokens = estimate_tokens(ended.prompt_chars)
+    model = ended.model if ended.model and len(ended.model) <= 200 else requested_model
+    completion = Completion(
+        content=ended.text,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+        provider_cost=ended.cost,
+        finish_reason=ended.finish_reason,
+        tool_calls=ended.tool_calls,
+        tokens_estimated=estimated,
+    )
+    if ended.how == "complete":
+        return completion
+    outcome = {"timeout": TIMEOUT, "cancelled": CANCELLED}.get(ended.how, ERROR)
+    what = "the caller left the stream" if ended.how == "cancelled" else ended.message
+    raise ProviderError(
+        outcome=outcome,
+        error_type=f"stream_{ended.how}",
+        reason=f"the stream broke after content had started: {what}",
+        retryable=False,
+        status_code=200,
+        partial=completion,
     )

@@ -52,6 +52,15 @@ class Provider:
             return getattr(settings, self.base_url_setting).rstrip("/")
         return (self.static_base_url or "").rstrip("/")
 
+    def stream_timeouts(self) -> tuple[float, float]:
+        """(time to the first content, longest silence once asked) for streams, in seconds:
+        ``LLM_STREAM_TIMEOUTS[name]`` where set, else the global defaults."""
+        own = (getattr(settings, "LLM_STREAM_TIMEOUTS", {}) or {}).get(self.name) or {}
+        return (
+            float(own.get("first_token", settings.LLM_STREAM_FIRST_TOKEN_TIMEOUT)),
+            float(own.get("gap", settings.LLM_STREAM_GAP_TIMEOUT)),
+        )
+
     def key_is_well_formed(self, key: str) -> bool:
         return isinstance(key, str) and bool(self.key_pattern.fullmatch(key))
 

@@ -73,6 +73,10 @@ class RoutingResult:
     request_id: uuid.UUID
     attempts: tuple[Attempt, ...]
     skipped: tuple[Skipped, ...] = ()
+    finish_reason: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    ttft_ms: int | None = None  # streams: time from the request to the first content
+    tokens_estimated: bool = False  # no figures from the provider: usage is an estimate
 
 
 class RoutingError(Exception):
@@ -97,11 +101,41 @@ class RoutingError(Exception):
         self.request_id = request_id
 
 
+class StreamError(RoutingError):
+    """A stream failed after its content had started (so no other provider could take
+    over without the caller seeing two answers). ``received``: the text delivered before
+    the failure; ``attempts`` and ``reason`` as for RoutingError."""
+
+    def __init__(self, reason: str, *, received: str, **kwargs: Any):
+        super().__init__(reason, **kwargs)
+        self.received = received
+
+
 @dataclass(frozen=True)
 class _Call:
     url: str
     api_key: str
     body: dict[str, Any]
+    stream: bool = False
+    timeouts: tuple[float, float] = (0.0, 0.0)  # streams: (first token, gap)
+
+
+@dataclass(frozen=True)
+class StreamCommitted:
+    """Sent by a stream driver once the first content arrived (ttft in ms)."""
+
+    ttft_ms: int
+
+
+@dataclass(frozen=True)
+class _Relay:
+    """The router's answer to StreamCommitted: hand the stream to the caller, then send
+    back the StreamEnded. Carries what the caller may want to know meanwhile."""
+
+    provider: str
+    model: str
+    request_id: uuid.UUID
+    attempts: tuple[Attempt, ...]
 
 
 @dataclass(frozen=True)
@@ -115,8 +149,8 @@ def _check_arguments(messages: Any, params: dict[str, Any]) -> None:
         raise ValueError("messages must be a non-empty list of {'role', 'content'} objects")
     if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
         raise ValueError("every message must be an object with a 'role'")
-    if params.get("stream"):
-        raise ValueError("streaming is not supported by llm_routing.complete")
+    if "stream" in params or "stream_options" in params:
+        raise ValueError("use llm_routing.stream() or astream() to stream")
     if "messages" in params:
         raise ValueError("pass messages as the messages argument")
 
@@ -168,6 +202,8 @@ def _cooldown_for(
 def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decimal | None, str]:
     if completion.provider_cost is not None:
         return completion.provider_cost, "provider"
+    if completion.tokens_estimated:
+        return None, "unknown"  # a price times an estimate is not a cost
     try:
         with guarded("pricing an answer"):
             return usage.cost_for(
@@ -248,9 +284,14 @@ def _settle_attempt(
     else:
         report = ratelimits.parse_headers(reply.headers)
         try:
-            completion = outcomes.classify_reply(
-                reply, requested_model=candidate.model, secret=api_key
-            )
+            if isinstance(reply, outcomes.StreamBroken):
+                raise outcomes.classify_stream_broken(reply)
+            if isinstance(reply, outcomes.StreamEnded):
+                completion = outcomes.classify_stream_end(reply, requested_model=candidate.model)
+            else:
+                completion = outcomes.classify_reply(
+                    reply, requested_model=candidate.model, secret=api_key
+                )
         except outcomes.ProviderError as exc:
             error = exc
     if completion is not None:
@@ -277,6 +318,7 @@ def _settle_attempt(
         attempt = Attempt(name, candidate.model, outcomes.SUCCESS, "ok", 200, latency_ms)
         return _Settled(attempt, completion=completion, cost=cost, cost_source=cost_source)
     assert error is not None
+    partial = error.partial
     usage.track(
         tenant_id=view.tenant.pk,
         provider=name,
@@ -284,8 +326,11 @@ def _settle_attempt(
         status=error.outcome,
         request_id=request_id,
         attempt=number,
+        prompt_tokens=partial.prompt_tokens if partial else 0,
+        completion_tokens=partial.completion_tokens if partial else 0,
         latency_ms=latency_ms,
         error_type=error.error_type,
+        provider_cost=partial.provider_cost if partial else None,
     )
     now = clock.now()
     cooldown = _cooldown_for(error, report, now)
@@ -326,7 +371,13 @@ def _route(
     provider: str | None,
     model: str | None,
     params: dict[str, Any],
-) -> Generator[_Call, http_client.HttpReply | http_client.TransportFailure, RoutingResult]:
+    stream: bool = False,
+) -> Generator[_Call | _Relay, Any, RoutingResult]:
+    """The routing of one request, written once for every driver: it yields each provider
+    call it wants made (``_Call``) and receives the reply (HttpReply, TransportFailure,
+    or for streams StreamBroken / StreamCommitted); after StreamCommitted it yields a
+    ``_Relay`` and receives the StreamEnded. Returns the result or raises RoutingError
+    (StreamError once a stream's content had started)."""
     request_id = uuid.uuid4()
     started = time.perf_counter()
     view = _load_view(tenant, request_id)
@@ -356,9 +407,18 @@ def _route(
             skipped.append(Skipped(name, reservation))
             continue
         body = {**params, "model": candidate.model, "messages": messages}
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         sent = time.perf_counter()
         url = candidate.provider.base_url + candidate.provider.chat_path
-        reply = yield _Call(url, api_key, body)
+        reply = yield _Call(
+            url, api_key, body, stream, candidate.provider.stream_timeouts() if stream else (0, 0)
+        )
+        ttft_ms = None
+        if isinstance(reply, StreamCommitted):
+            ttft_ms = reply.ttft_ms
+            reply = yield _Relay(name, candidate.model, request_id, tuple(attempts))
         settled = _settle_attempt(
             view, candidate, allowance, reservation, reply,
             request_id=request_id,
@@ -382,9 +442,22 @@ def _route(
                 request_id=request_id,
                 attempts=tuple(attempts),
                 skipped=tuple(skipped),
+                finish_reason=completion.finish_reason,
+                tool_calls=completion.tool_calls,
+                ttft_ms=ttft_ms,
+                tokens_estimated=completion.tokens_estimated,
             )
         error = settled.error
         assert error is not None
+        if error.partial is not None:  # a stream broke after its content started
+            raise StreamError(
+                f"The stream from {name} ({candidate.model}) failed after its content had "
+                f"started: {settled.attempt.reason}.",
+                received=error.partial.content,
+                attempts=tuple(attempts),
+                skipped=tuple(skipped),
+                request_id=request_id,
+            )
         logger.info(
             "routing tenant=%s provider=%s attempt=%s outcome=%s: %s",
             view.tenant.pk, name, len(attempts), error.outcome, settled.attempt.reason,
@@ -408,7 +481,7 @@ class _Done:
     result: RoutingResult
 
 
-def _advance(route: Generator, value: Any) -> _Call | _Done:
+def _advance(route: Generator, value: Any) -> _Call | _Relay | _Done:
     # StopIteration must not cross sync_to_async (it cannot be raised into a Future).
     try:
         return route.send(value)

@@ -195,3 +195,100 @@ def parse_event(data: str) -> StreamEvent:
     if not chunk.has_content and finish is None:
         return StreamEvent("chunk" if usage else "empty", usage=usage, model=model)
     return StreamEvent("chunk", chunk=chunk, usage=usage, model=model)
+
+
+class StreamReader:
+    """One streamed answer, read as it arrives: ``feed`` bytes, get the chunks for the
+    caller; the text, tool calls, finish reason, usage and any failure accumulate here.
+
+    ``failure`` is (kind, message) once the stream went wrong: ``error`` (an error event
+    or finish_reason error), ``malformed``, or ``cut`` (the body ended with neither a finish
+    reason nor [DONE]). Nothing is read after [DONE] or a failure.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self._text: list[str] = []
+        self._tools: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.usage: StreamUsage | None = None
+        self.model: str | None = None
+        self.done = False
+        self.failure: tuple[str, str] | None = None
+        self.content_chunks = 0
+
+    @property
+    def started(self) -> bool:
+        """Content (text or a tool call) has been read: the answer is committed."""
+        return self.content_chunks > 0
+
+    @property
+    def over(self) -> bool:
+        return self.done or self.failure is not None
+
+    @property
+    def complete(self) -> bool:
+        """Ended as a whole answer: a finish reason or [DONE], and no failure."""
+        return self.failure is None and (self.done or self.finish_reason is not None)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    def tool_calls(self) -> tuple[dict[str, Any], ...]:
+        """The tool calls assembled from their deltas, in index order (OpenAI's shape)."""
+        return tuple(
+            {"id": t["id"], "type": "function",
+             "function": {"name": t["name"], "arguments": "".join(t["arguments"])}}
+            for _, t in sorted(self._tools.items())
+        )
+
+    def feed(self, raw: bytes) -> list[Chunk]:
+        if self.over:
+            return []
+        try:
+            events = self._decoder.feed(raw)
+        except StreamTooLarge as exc:
+            self.failure = ("malformed", str(exc))
+            return []
+        return self._read(events)
+
+    def end(self) -> list[Chunk]:
+        """The body ended: what was still buffered, then a cut if the answer is not whole."""
+        chunks = [] if self.over else self._read(self._decoder.close())
+        if not self.over and self.finish_reason is None:
+            self.failure = ("cut", "the stream ended without a finish reason or [DONE]")
+        return chunks
+
+    def _read(self, events: list[str]) -> list[Chunk]:
+        out: list[Chunk] = []
+        for data in events:
+            event = parse_event(data)
+            if event.usage is not None:
+                self.usage = event.usage
+            if event.model:
+                self.model = event.model
+            if event.kind == "done":
+                self.done = True
+                break
+            if event.kind in ("error", "malformed"):
+                self.failure = (event.kind, event.error)
+                break
+            chunk = event.chunk
+            if chunk is None:
+                continue
+            if chunk.has_content:
+                self.content_chunks += 1
+                if chunk.text:
+                    self._text.append(chunk.text)
+                for delta in chunk.tool_calls:
+                    call = self._tools.setdefault(
+                        delta.index, {"id": None, "name": None, "arguments": []}
+                    )
+                    call["id"] = call["id"] or delta.id
+                    call["name"] = call["name"] or delta.name
+                    call["arguments"].append(delta.arguments)
+            if chunk.finish_reason:
+                self.finish_reason = chunk.finish_reason
+            out.append(chunk)
+        return out

@@ -55,6 +55,7 @@ class Behaviour:
     stream_stall_after: int | None = None  # silence for stream_stall_seconds
     stream_stall_seconds: float = 30.0
     stream_malformed_after: int | None = None  # an event that is not JSON
+    stream_usage: bool = True  # False: no usage figures in a stream, even when asked
 
 
 @dataclass
@@ -75,6 +76,7 @@ class _ProviderState:
     # One entry per stream: {"model", "chunks" (content chunks sent), "end" (done, error,
     # cut, malformed, client_closed), "ended_at" (time.monotonic())}.
     streams: list = field(default_factory=list)
+    last_payload: Any = None  # the last chat request's JSON body
     extra_keys: set = field(default_factory=set)
 
 
@@ -170,6 +172,9 @@ class StubProvider:
             if r[0].endswith("/chat/completions") and (model is None or r[1] == model)
         )
 
+    def last_payload(self, provider: str) -> Any:
+        return self._state(provider).last_payload
+
     def streams(self, provider: str) -> list[dict]:
         """How each stream of ``provider`` ended (see _ProviderState.streams)."""
         return list(self._state(provider).streams)
@@ -225,6 +230,7 @@ class StubProvider:
     def chat(self, provider: str, payload: Any) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             state = self._state(provider)
+            state.last_payload = payload
             b = state.behaviour
             if state.queue:
                 canned = state.queue.popleft()
@@ -279,7 +285,8 @@ class StubProvider:
             options = payload.get("stream_options")
             plan = streaming.build(
                 provider=provider, model=model, content=b.content, usage=usage,
-                include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+                include_usage=b.stream_usage and isinstance(options, dict)
+                and options.get("include_usage") is True,
                 behaviour=b, tool_name=tool_name, answer_id=f"chatcmpl-stub-{state.served}",
             )
             plan.log = state.streams

@@ -78,7 +78,9 @@ def build(
     else:
         body = [chunk({"content": piece}) for piece in _pieces(content, behaviour.stream_chunks)]
         finish = "stop"
-    extra = {"x_groq": {"id": answer_id, "usage": usage}} if provider == "groq" else {}
+    extra = {}
+    if provider == "groq" and behaviour.stream_usage:
+        extra = {"x_groq": {"id": answer_id, "usage": usage}}
     tail = [chunk({}, finish, **extra)]
     if include_usage:
         tail.append(_event({
