@@ -201,6 +201,9 @@ LLM_BREAKER_MAX_SECONDS = env.float("LLM_BREAKER_MAX_SECONDS", default=300.0)
 LLM_STREAM_FIRST_TOKEN_TIMEOUT = env.float("LLM_STREAM_FIRST_TOKEN_TIMEOUT", default=30.0)
 LLM_STREAM_GAP_TIMEOUT = env.float("LLM_STREAM_GAP_TIMEOUT", default=20.0)
 LLM_STREAM_TIMEOUTS = env.json("LLM_STREAM_TIMEOUTS", default={})
+# Retry once on the same provider (when it is the last candidate left) after a 429 whose
+# rest is at most this many seconds, or after a single 5xx or dropped connection.
+LLM_RETRY_AFTER_MAX_SECONDS = env.float("LLM_RETRY_AFTER_MAX_SECONDS", default=2.0)
 LLM_MODELS_CACHE_SECONDS = env.int("LLM_MODELS_CACHE_SECONDS", default=600)
 LLM_KEY_TEST_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_RATE_PER_MINUTE", default=10)
 

@@ -7,9 +7,11 @@ Cooldowns, quota windows and cache ages read ``clock.now()``; latency is measure
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 UTC = dt.UTC
@@ -47,6 +49,22 @@ class ManualClock:
     def set(self, at: dt.datetime) -> None:
         with self._lock:
             self._at = at
+
+
+def sleep(seconds: float) -> None:
+    """Wait ``seconds`` (a retry's back-off); under a ManualClock, move it instead."""
+    if isinstance(_source, ManualClock):
+        _source.advance(seconds)
+    elif seconds > 0:
+        time.sleep(seconds)
+
+
+async def asleep(seconds: float) -> None:
+    """The async twin of ``sleep``."""
+    if isinstance(_source, ManualClock):
+        _source.advance(seconds)
+    elif seconds > 0:
+        await asyncio.sleep(seconds)
 
 
 @contextlib.contextmanager

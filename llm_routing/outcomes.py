@@ -9,6 +9,7 @@ is wrong, so no other provider would take it either).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -106,10 +107,32 @@ def classify_failure(failure: TransportFailure) -> ProviderError:
     )
 
 
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+_CONTEXT_WORDS = re.compile(
+    r"context.length|context.window|maximum context|too many tokens|prompt is too long", re.I
+)
+
+
+def _is_context_length(data: Any, said: str) -> bool:
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code == CONTEXT_LENGTH_EXCEEDED or bool(_CONTEXT_WORDS.search(said))
+
+
 def _http_error(reply: HttpReply, secret: str | None) -> ProviderError:
     status = reply.status_code
-    said = _error_message(_decode(reply.content), secret)
+    data = _decode(reply.content)
+    said = _error_message(data, secret)
     suffix = f": {said}" if said else ""
+    if status in (400, 413) and _is_context_length(data, said):
+        # The prompt does not fit this model: a model with a larger window may take it.
+        return ProviderError(
+            outcome=INVALID_REQUEST,
+            error_type=CONTEXT_LENGTH_EXCEEDED,
+            reason=f"HTTP {status}, the request is longer than the model's context{suffix}",
+            retryable=False,
+            status_code=status,
+        )
     if status == 429:
         outcome, retryable, what = RATE_LIMITED, True, "rate limited"
     elif status in (401, 403):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import time
 import uuid
 from collections.abc import Generator
@@ -128,6 +129,13 @@ class StreamCommitted:
 
 
 @dataclass(frozen=True)
+class _Wait:
+    """Wait this long before the next call (a retry on the same provider)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class _Relay:
     """The router's answer to StreamCommitted: hand the stream to the caller, then send
     back the StreamEnded. Carries what the caller may want to know meanwhile."""
@@ -219,6 +227,42 @@ def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decim
         return None, "unknown"
 
 
+def _context_length(candidate: _Candidate) -> int | None:
+    from llm_routing import catalogue
+
+    found = catalogue.lookup(candidate.provider.name, candidate.model)
+    return found.get("context_length") if found else None
+
+
+def _larger_context(candidates: list[_Candidate], index: int) -> int | None:
+    """The next candidate after ``index`` whose model has a larger context window (from the
+    model catalogue), or None."""
+    exceeded = _context_length(candidates[index]) or 0
+    for later in range(index + 1, len(candidates)):
+        window = _context_length(candidates[later])
+        if window is not None and window > exceeded:
+            return later
+    return None
+
+
+def _retry_wait(error: outcomes.ProviderError, rest_until: dt.datetime | None) -> float | None:
+    """How long to wait before trying the same provider once more, or None for no retry:
+    a 429 whose rest is short (``LLM_RETRY_AFTER_MAX_SECONDS``), or a single 5xx or
+    dropped connection (a short jittered back-off)."""
+    if rest_until is not None:
+        wait = (rest_until - clock.now()).total_seconds()
+        return max(wait, 0.0) + 0.01 if wait <= settings.LLM_RETRY_AFTER_MAX_SECONDS else None
+    if error.outcome == outcomes.ERROR and (
+        error.error_type.startswith("http_5") or error.error_type in RETRYABLE_TRANSPORT
+    ):
+        return 0.1 + random.random() * 0.2
+    return None
+
+
+# A connection that dropped or was refused: worth one more try on the same provider.
+RETRYABLE_TRANSPORT = frozenset({"connect_error", "transport_error", "stream_transport"})
+
+
 def _failure_reason(attempts: list[Attempt], skipped: list[Skipped], stopped: str) -> str:
     parts = [f"{a.provider} ({a.model}): {a.reason}" for a in attempts]
     parts += [f"{s.provider}: skipped, {s.reason}" for s in skipped]
@@ -260,6 +304,7 @@ class _Settled:
     error: outcomes.ProviderError | None = None
     cost: Decimal | None = None
     cost_source: str = "unknown"
+    rest_until: dt.datetime | None = None  # the provider rests (cooldown) until then
 
 
 def _settle_attempt(
@@ -351,7 +396,7 @@ def _settle_attempt(
     if cooldown is not None:
         reason += f"; resting until {cooldown.until.isoformat(timespec='seconds')}"
     attempt = Attempt(name, candidate.model, error.outcome, reason, error.status_code, latency_ms)
-    return _Settled(attempt, error=error)
+    return _Settled(attempt, error=error, rest_until=cooldown.until if cooldown else None)
 
 
 def _mark_key_failing(view: RoutingView, provider: str, reason: str) -> None:
@@ -392,19 +437,29 @@ def _route(
     attempts: list[Attempt] = []
     skipped: list[Skipped] = []
     stopped = "Every provider failed:"
-    for candidate in _candidates(view, provider, model, skipped):
+    candidates = _candidates(view, provider, model, skipped)
+    index, retried = -1, False
+    while True:
+        if not retried:
+            index += 1
+        if index >= len(candidates):
+            break
+        candidate = candidates[index]
         name = candidate.provider.name
         try:
             api_key = view.key_for(name)
         except TokenDecryptionError:
             skipped.append(Skipped(name, "the stored key cannot be decrypted"))
+            retried = False
             continue
         if not api_key:
+            retried = False
             continue
         allowance = _allowance(view, name)
         reservation = state.reserve(tenant_id=view.tenant.pk, provider=name, allowance=allowance)
         if isinstance(reservation, str):
             skipped.append(Skipped(name, reservation))
+            retried = False
             continue
         body = {**params, "model": candidate.model, "messages": messages}
         if stream:
@@ -462,9 +517,27 @@ def _route(
             "routing tenant=%s provider=%s attempt=%s outcome=%s: %s",
             view.tenant.pk, name, len(attempts), error.outcome, settled.attempt.reason,
         )
+        if error.error_type == outcomes.CONTEXT_LENGTH_EXCEEDED:
+            larger = _larger_context(candidates, index)
+            if larger is None:
+                stopped = "The request is longer than every configured model's context:"
+                break
+            skipped += [
+                Skipped(c.provider.name, "a context window no larger than the one exceeded")
+                for c in candidates[index + 1 : larger]
+            ]
+            index, retried = larger - 1, False
+            continue
         if not error.retryable:
             stopped = "The provider rejected the request, so no other provider was tried:"
             break
+        last = index == len(candidates) - 1 or not view.config.auto_failover
+        wait = None if retried or not last else _retry_wait(error, settled.rest_until)
+        if wait is not None:
+            retried = True  # once, on the same provider: a blip should not fail the call
+            yield _Wait(wait)
+            continue
+        retried = False
         if not view.config.auto_failover:
             stopped = "Automatic failover is off:"
             break
@@ -481,7 +554,7 @@ class _Done:
     result: RoutingResult
 
 
-def _advance(route: Generator, value: Any) -> _Call | _Relay | _Done:
+def _advance(route: Generator, value: Any) -> _Call | _Wait | _Relay | _Done:
     # StopIteration must not cross sync_to_async (it cannot be raised into a Future).
     try:
         return route.send(value)
@@ -524,11 +597,17 @@ def complete(
     _check_arguments(messages, params)
     route = _route(tenant, messages, provider, model, params)
     step = _advance(route, None)
-    while isinstance(step, _Call):
-        try:
-            reply = http_client.request("POST", step.url, api_key=step.api_key, body=step.body)
-        except http_client.TransportFailure as failure:
-            reply = failure
+    while not isinstance(step, _Done):
+        if isinstance(step, _Wait):
+            clock.sleep(step.seconds)
+            reply = None
+        else:
+            try:
+                reply = http_client.request(
+                    "POST", step.url, api_key=step.api_key, body=step.body
+                )
+            except http_client.TransportFailure as failure:
+                reply = failure
         step = _advance(route, reply)
     return step.result
 
@@ -549,12 +628,16 @@ async def acomplete(
     route = _route(tenant, messages, provider, model, params)
     advance = sync_to_async(_advance, thread_sensitive=True)
     step = await advance(route, None)
-    while isinstance(step, _Call):
-        try:
-            reply = await http_client.arequest(
-                "POST", step.url, api_key=step.api_key, body=step.body
-            )
-        except http_client.TransportFailure as failure:
-            reply = failure
+    while not isinstance(step, _Done):
+        if isinstance(step, _Wait):
+            await clock.asleep(step.seconds)
+            reply = None
+        else:
+            try:
+                reply = await http_client.arequest(
+                    "POST", step.url, api_key=step.api_key, body=step.body
+                )
+            except http_client.TransportFailure as failure:
+                reply = failure
         step = await advance(route, reply)
     return step.result

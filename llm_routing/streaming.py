@@ -26,7 +26,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from llm_routing import http_client
+from llm_routing import clock, http_client
 from llm_routing.outcomes import StreamBroken, StreamEnded
 from llm_routing.router import (
     RoutingError,
@@ -39,6 +39,7 @@ from llm_routing.router import (
     _params,
     _Relay,
     _route,
+    _Wait,
 )
 from llm_routing.sse import Chunk, StreamReader
 
@@ -132,8 +133,12 @@ class Stream:
     # --- driving ------------------------------------------------------------------------------
     def __enter__(self) -> Stream:
         step = _advance(self._route, None)
-        while isinstance(step, _Call):
-            step = _advance(self._route, self._open(step))
+        while isinstance(step, _Call | _Wait):
+            if isinstance(step, _Wait):
+                clock.sleep(step.seconds)
+                step = _advance(self._route, None)
+            else:
+                step = _advance(self._route, self._open(step))
         if isinstance(step, _Done):  # pragma: no cover - a stream always commits first
             raise RoutingError("the stream ended before it started")
         self._relay = step
@@ -244,8 +249,12 @@ class AsyncStream:
 
     async def __aenter__(self) -> AsyncStream:
         step = await self._advance(self._route, None)
-        while isinstance(step, _Call):
-            step = await self._advance(self._route, await self._open(step))
+        while isinstance(step, _Call | _Wait):
+            if isinstance(step, _Wait):
+                await clock.asleep(step.seconds)
+                step = await self._advance(self._route, None)
+            else:
+                step = await self._advance(self._route, await self._open(step))
         if isinstance(step, _Done):  # pragma: no cover
             raise RoutingError("the stream ended before it started")
         self._relay = step

@@ -105,7 +105,9 @@ def test_httpx_exceptions_carrying_the_key_are_scrubbed(
     with pytest.raises(RoutingError) as caught:
         complete(tenant=tenant, messages=HI)
     error = caught.value
-    assert len(error.attempts) == 3
+    # One attempt per provider; a dropped connection on the last one is tried once more.
+    expected = 3 if exception is httpx.ReadTimeout else 4
+    assert len(error.attempts) == expected
     assert error.__cause__ is None and error.__context__ is None
     assert_nowhere(keys, routing_error_text(error), all_logs.text, usage_dump(tenant))
 
