@@ -231,17 +231,25 @@ def estimate_tokens(chars: int) -> int:
     return max(1, -(-chars // 4)) if chars else 0
 
 
-def classify_stream_broken(broken: StreamBroken) -> ProviderError:
+def _said(message: str, secret: str | None) -> str:
+    # What a provider wrote (an error event's message) may quote the key: scrub first.
+    return " ".join(scrub(message, secret).split())[:300]
+
+
+def classify_stream_broken(broken: StreamBroken, *, secret: str | None) -> ProviderError:
+    said = _said(broken.message, secret)
     return ProviderError(
         outcome=TIMEOUT if broken.kind == "timeout" else ERROR,
         error_type=f"stream_{broken.kind}",
-        reason=f"HTTP {broken.status_code} stream failed before any content: {broken.message}",
+        reason=f"HTTP {broken.status_code} stream failed before any content: {said}",
         retryable=True,
         status_code=broken.status_code,
     )
 
 
-def classify_stream_end(ended: StreamEnded, *, requested_model: str) -> Completion:
+def classify_stream_end(
+    ended: StreamEnded, *, requested_model: str, secret: str | None
+) -> Completion:
     """The completion a stream delivered, or ProviderError (not retryable: content has
     reached the caller) carrying it as ``partial``."""
     estimated = ended.completion_tokens is None or ended.prompt_tokens is None
@@ -267,7 +275,10 @@ def classify_stream_end(ended: StreamEnded, *, requested_model: str) -> Completi
     if ended.how == "complete":
         return completion
     outcome = {"timeout": TIMEOUT, "cancelled": CANCELLED}.get(ended.how, ERROR)
-    what = "the caller left the stream" if ended.how == "cancelled" else ended.message
+    if ended.how == "cancelled":
+        what = "the caller left the stream"
+    else:
+        what = _said(ended.message, secret)
     raise ProviderError(
         outcome=outcome,
         error_type=f"stream_{ended.how}",

@@ -330,9 +330,11 @@ def _settle_attempt(
         report = ratelimits.parse_headers(reply.headers)
         try:
             if isinstance(reply, outcomes.StreamBroken):
-                raise outcomes.classify_stream_broken(reply)
+                raise outcomes.classify_stream_broken(reply, secret=api_key)
             if isinstance(reply, outcomes.StreamEnded):
-                completion = outcomes.classify_stream_end(reply, requested_model=candidate.model)
+                completion = outcomes.classify_stream_end(
+                    reply, requested_model=candidate.model, secret=api_key
+                )
             else:
                 completion = outcomes.classify_reply(
                     reply, requested_model=candidate.model, secret=api_key

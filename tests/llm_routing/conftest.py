@@ -1,3 +1,4 @@
+import logging
 import secrets
 import string
 
@@ -60,3 +61,21 @@ def usage_rows(tenant) -> list[tuple[str, str, int]]:
         ((r.model.provider, r.get_status_display(), r.attempt) for r in rows),
         key=lambda row: row[2],
     )
+
+
+@pytest.fixture
+def canary_tenant(db, stub_provider):
+    """A tenant holding a canary key of each provider's real shape (made at run time)."""
+    keys = {p: canary_key(p) for p in ("groq", "openrouter", "llm7")}
+    tenant = Tenant.objects.create(name="Canary", slug="canary")
+    services.tenant_set_tokens(tenant=tenant, tokens=keys)
+    return tenant, keys
+
+
+@pytest.fixture
+def all_logs(caplog):
+    """Every log record at DEBUG, httpx and httpcore included (settings.LOGGING quiets them)."""
+    caplog.set_level(logging.DEBUG)
+    for quiet in ("httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=quiet)
+    return caplog

@@ -2,7 +2,6 @@
 API responses, command output, also when httpx itself raises."""
 
 import json
-import logging
 
 import httpx
 import pytest
@@ -10,27 +9,8 @@ from django.core.management import call_command
 
 import llm_routing
 from llm_routing import RoutingError, complete, keycheck
-from tenants import services
-from tenants.models import Tenant
-from tests.llm_routing.conftest import canary_key
 
 HI = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def canary_tenant(db, stub_provider):
-    keys = {p: canary_key(p) for p in ("groq", "openrouter", "llm7")}
-    tenant = Tenant.objects.create(name="Canary", slug="canary")
-    services.tenant_set_tokens(tenant=tenant, tokens=keys)
-    return tenant, keys
-
-
-@pytest.fixture
-def all_logs(caplog):
-    caplog.set_level(logging.DEBUG)  # every logger...
-    for quiet in ("httpx", "httpcore"):  # ...including those settings.LOGGING quiets
-        caplog.set_level(logging.DEBUG, logger=quiet)
-    return caplog
 
 
 def assert_nowhere(keys, *texts):
