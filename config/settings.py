@@ -206,6 +206,8 @@ LLM_STREAM_TIMEOUTS = env.json("LLM_STREAM_TIMEOUTS", default={})
 LLM_RETRY_AFTER_MAX_SECONDS = env.float("LLM_RETRY_AFTER_MAX_SECONDS", default=2.0)
 LLM_MODELS_CACHE_SECONDS = env.int("LLM_MODELS_CACHE_SECONDS", default=600)
 LLM_KEY_TEST_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_RATE_PER_MINUTE", default=10)
+# ... and per tenant, whoever tests (users and API keys together): llm_routing/throttle.py.
+LLM_KEY_TEST_TENANT_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_TENANT_RATE_PER_MINUTE", default=30)
 
 # --- JSON API -----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)

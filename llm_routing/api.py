@@ -6,19 +6,18 @@ and body checks come from ``tenants.api.base.tenant_endpoint``.
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from llm_routing import keycheck, model_lists, providers, throttle
 from tenants.api.base import ApiError, tenant_endpoint
+from tenants.permissions import Action
 
 _KEY_TEST_FIELDS = {"provider", "api_key"}
 
 
-@tenant_endpoint(methods=("POST",), json_body=True)
+@tenant_endpoint({"POST": Action.TEST_KEYS}, json_body=True)
 def llm_token_test(request, *, tenant, payload):
-    limit = int(getattr(settings, "LLM_KEY_TEST_RATE_PER_MINUTE", 10))
-    if not throttle.allow(f"keytest:{request.api_principal}", limit=limit, window_seconds=60):
-        raise ApiError(429, "rate_limited", f"At most {limit} key tests a minute; try again soon.")
+    decision = throttle.key_test(principal=request.api_principal, tenant_id=tenant.pk)
+    if not decision.allowed:
+        return throttle.refusal(decision)
     fields = {str(k)[:50]: "unknown field" for k in payload if k not in _KEY_TEST_FIELDS}
     provider = payload.get("provider")
     if not providers.is_known(provider):
@@ -35,6 +34,6 @@ def llm_token_test(request, *, tenant, payload):
     return result.to_json()
 
 
-@tenant_endpoint(methods=("GET",))
+@tenant_endpoint({"GET": Action.VIEW_TENANT})
 def available_models(request, *, tenant, payload):
     return {"tenant_id": str(tenant.pk), "providers": model_lists.available_models(tenant=tenant)}

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from tenants import inference_config
+from tenants.permissions import DEFAULT_ROLE, ROLE_HELP, Role
 
 
 @lru_cache(maxsize=1)
@@ -53,11 +54,15 @@ class Tenant(models.Model):
 
 
 class TenantMembership(models.Model):
-    """A staff user who administers a tenant. Superusers need none: they see every tenant."""
+    """A staff user who administers a tenant, with a role (what they may do: see
+    ``tenants.permissions``). Superusers need none: they see and change every tenant."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_memberships"
+    )
+    role = models.CharField(
+        max_length=16, choices=Role.choices, default=DEFAULT_ROLE, help_text=ROLE_HELP
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -67,7 +72,7 @@ class TenantMembership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.tenant}"
+        return f"{self.user} in {self.tenant} ({self.role})"
 
 
 class TenantAPIKey(models.Model):

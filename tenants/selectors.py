@@ -2,7 +2,8 @@
 
 Every view, admin page and API endpoint that takes a tenant id goes through
 ``get_tenant_for_user`` or ``get_tenant_for_api_key``: another tenant's id is a 404, the
-same answer as an id that does not exist.
+same answer as an id that does not exist. Which tenants a user sees, and what they may do
+with each, is decided by ``tenants.permissions`` (roles on memberships).
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
+from tenants import permissions
 from tenants.models import Tenant, TenantAPIKey
+from tenants.permissions import Action
 
 
-def tenants_for_user(user) -> QuerySet[Tenant]:
+def tenants_for_user(user, action: Action = Action.VIEW_TENANT) -> QuerySet[Tenant]:
+    """The tenants on which ``user`` may do ``action`` (by default: see them at all)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active or not user.is_staff:
         return Tenant.objects.none()
-    if user.is_superuser:
+    if permissions.is_superuser(user):
         return Tenant.objects.all()
-    return Tenant.objects.filter(memberships__user=user)
+    return Tenant.objects.filter(
+        memberships__user=user, memberships__role__in=permissions.roles_with(action)
+    )
 
 
 def get_tenant_for_user(user, tenant_id) -> Tenant:

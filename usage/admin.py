@@ -4,7 +4,8 @@ The row list never counts the table: the paginator counts at most CAP rows (and 
 PostgreSQL reads the planner's row estimate for the unfiltered list), the full count is
 off, filters offer known values from small tables instead of scanning the big one, and
 ordering is by the time-ordered id (the primary key index). Staff see the rows of the
-tenants they administer (tenants.selectors.tenants_for_user).
+tenants they are members of, whatever their role (tenants.permissions); prices are the
+platform's catalogue, not a tenant's, and keep Django's model permissions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
-from tenants.admin.scoping import MissingBeforeForbiddenMixin
+from tenants.admin.scoping import MissingBeforeForbiddenMixin, RolePermissionsMixin
+from tenants.permissions import Action
 from tenants.selectors import tenants_for_user
 from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel, Status
 
@@ -45,7 +47,8 @@ class TenantFilter(admin.SimpleListFilter):
     parameter_name = "tenant"
 
     def lookups(self, request, model_admin):
-        return [(str(t.pk), t.name) for t in tenants_for_user(request.user).order_by("name")]
+        tenants = tenants_for_user(request.user, Action.VIEW_USAGE).order_by("name")
+        return [(str(t.pk), t.name) for t in tenants]
 
     def queryset(self, request, queryset):
         allowed = {key for key, _ in self.lookup_choices}
@@ -60,7 +63,9 @@ def _models_seen_by(user):
     if user.is_superuser:
         return models
     return models.filter(
-        pk__in=ModelUsageSummary.objects.filter(tenant__in=tenants_for_user(user)).values("model_id")
+        pk__in=ModelUsageSummary.objects.filter(
+            tenant__in=tenants_for_user(user, Action.VIEW_USAGE)
+        ).values("model_id")
     )
 
 
@@ -92,7 +97,11 @@ class ModelFilter(admin.SimpleListFilter):
 
 
 @admin.register(ModelUsageStat)
-class ModelUsageStatAdmin(MissingBeforeForbiddenMixin, admin.ModelAdmin):
+class ModelUsageStatAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, admin.ModelAdmin):
+    """Read-only; every member of a tenant sees its rows (``VIEW_USAGE``), superusers all."""
+
+    view_action = Action.VIEW_USAGE
+
     list_display = (
         "created_at", "tenant", "model", "status_label", "attempt", "prompt_tokens",
         "completion_tokens", "latency_ms", "cost_display", "error_type",
@@ -120,7 +129,9 @@ class ModelUsageStatAdmin(MissingBeforeForbiddenMixin, admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        allowed = list(tenants_for_user(request.user).values_list("pk", flat=True))
+        allowed = list(
+            tenants_for_user(request.user, Action.VIEW_USAGE).values_list("pk", flat=True)
+        )
         return queryset.filter(tenant_id__in=allowed)
 
     @admin.display(description="status", ordering="status")

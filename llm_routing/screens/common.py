@@ -8,8 +8,9 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from tenants import selectors
+from tenants import permissions, selectors
 from tenants.models import Tenant
+from tenants.permissions import Action
 
 # (url name, tab label): the three screens of one tenant, in the order the tabs show them.
 TENANT_SCREENS = (
@@ -19,9 +20,15 @@ TENANT_SCREENS = (
 )
 
 
-def tenant_for(request: HttpRequest, tenant_id) -> Tenant:
-    """The tenant the requesting user may administer; 404 for any other id."""
-    return selectors.get_tenant_for_user(request.user, tenant_id)
+def tenant_for(request: HttpRequest, tenant_id, action: Action = Action.VIEW_TENANT) -> Tenant:
+    """The tenant, if the requesting user may do ``action`` on it.
+
+    An id the user is no member of (or that does not exist) is a 404; a tenant they see
+    but whose role does not allow ``action`` is a 403 (``PermissionDenied``).
+    """
+    tenant = selectors.get_tenant_for_user(request.user, tenant_id)
+    permissions.require(request.user, action, tenant)
+    return tenant
 
 
 def render_screen(
@@ -39,6 +46,8 @@ def render_screen(
         **admin.site.each_context(request),
         "title": title,
         "tenant": tenant,
+        # What the user's role allows on this tenant, so pages offer only what will work.
+        "allowed": permissions.allowed_actions(request.user, tenant) if tenant else {},
         "tenant_screens": TENANT_SCREENS,
         "active_screen": active,
         **(context or {}),

@@ -17,7 +17,8 @@ from llm_routing import providers
 from llm_routing.screens.common import render_screen, tenant_for
 from llm_routing.screens.dashboard_data import dashboard_figures
 from llm_routing.screens.periods import PeriodForm, period_from
-from tenants import selectors
+from tenants import permissions, selectors
+from tenants.permissions import Action
 
 
 def _period(request: HttpRequest, tz: zoneinfo.ZoneInfo):
@@ -77,14 +78,15 @@ def _render(request, *, tenant, tenants, tz, title, by_tenant=False):
                 [(k, request.GET[k]) for k in ("period", "start", "end") if k in request.GET]
             ),
             "rate_limits": _rate_limits(tenant) if tenant is not None else None,
-            "ledger": _ledger_health(),
+            # This process's writer counts every tenant's records: superusers only.
+            "ledger": _ledger_health() if permissions.is_superuser(request.user) else None,
         },
     )
 
 
 @require_GET
 def tenant_usage(request: HttpRequest, tenant_id) -> HttpResponse:
-    tenant = tenant_for(request, tenant_id)
+    tenant = tenant_for(request, tenant_id, Action.VIEW_USAGE)
     return _render(
         request,
         tenant=tenant,
@@ -96,7 +98,7 @@ def tenant_usage(request: HttpRequest, tenant_id) -> HttpResponse:
 
 @require_GET
 def all_tenants_usage(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_superuser:
+    if not permissions.is_superuser(request.user):
         raise Http404("No such page.")
     # One clock for everyone: tenants' local days differ, so across tenants the days and
     # hours are UTC's (the page says so; each tenant's own dashboard keeps its zone). UTC

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods, require_POST
 
 import llm_routing
-from llm_routing import providers
+from llm_routing import providers, throttle
 from llm_routing.screens.common import render_screen, tenant_for
-from tenants import services
+from tenants import permissions, services
 from tenants.api.base import error_response
 from tenants.forms import ProviderKeysForm
+from tenants.permissions import Action
 
 # A typed key is at most a few hundred bytes; anything far larger is not a key test.
 _MAX_TEST_BODY = 8 * 1024
@@ -39,7 +41,9 @@ def _with_datetimes(entry: dict) -> dict:
 
 @require_http_methods(["GET", "POST"])
 def keys_page(request: HttpRequest, tenant_id) -> HttpResponse:
-    tenant = tenant_for(request, tenant_id)
+    """Every member sees the keys' status; saving needs ``CHANGE_KEYS``."""
+    action = Action.CHANGE_KEYS if request.method == "POST" else Action.VIEW_TENANT
+    tenant = tenant_for(request, tenant_id, action)
     form = ProviderKeysForm(
         request.POST if request.method == "POST" else None,
         status=services.tenant_token_status(tenant=tenant),
@@ -79,8 +83,9 @@ def keys_page(request: HttpRequest, tenant_id) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def key_remove(request: HttpRequest, tenant_id, provider: str) -> HttpResponse:
-    """A confirmation page (GET) and the removal itself (POST), like the admin's delete."""
-    tenant = tenant_for(request, tenant_id)
+    """A confirmation page (GET) and the removal itself (POST), like the admin's delete.
+    Both need ``CHANGE_KEYS``: the page only asks to confirm what the role must allow."""
+    tenant = tenant_for(request, tenant_id, Action.CHANGE_KEYS)
     if not providers.is_known(provider):
         raise Http404("No such provider.")
     info = providers.get_provider(provider)
@@ -108,8 +113,18 @@ def key_test(request: HttpRequest, tenant_id) -> JsonResponse:
 
     Body: ``{"provider": "groq", "key": "..."}`` with ``key`` optional. Testing the stored
     key records the result on the tenant, so the status column shows it after a reload.
+    Needs ``TEST_KEYS`` (403 otherwise) and counts against the key-test limit (429 with
+    Retry-After past it; nothing is tested or recorded).
     """
-    tenant = tenant_for(request, tenant_id)
+    try:
+        tenant = tenant_for(request, tenant_id, Action.TEST_KEYS)
+    except PermissionDenied:
+        return error_response(403, "forbidden", "Your role does not allow testing keys.")
+    decision = throttle.key_test(
+        principal=permissions.principal_id(request.user), tenant_id=tenant.pk
+    )
+    if not decision.allowed:
+        return throttle.refusal(decision)
     payload, problem = _json_body(request)
     if problem:
         return error_response(400, "bad_request", problem)

@@ -13,7 +13,8 @@ import llm_routing
 from llm_routing import providers
 from llm_routing.screens.common import render_screen, tenant_for
 from llm_routing.screens.provider_forms import ProviderSelectionForm
-from tenants import services
+from tenants import permissions, services
+from tenants.permissions import Action
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +30,18 @@ def _catalogue(tenant) -> tuple[dict, str | None]:
 
 @require_http_methods(["GET", "POST"])
 def providers_page(request: HttpRequest, tenant_id) -> HttpResponse:
-    tenant = tenant_for(request, tenant_id)
+    """Every member sees the settings (read-only without ``CHANGE_CONFIG``); saving needs it."""
+    action = Action.CHANGE_CONFIG if request.method == "POST" else Action.VIEW_TENANT
+    tenant = tenant_for(request, tenant_id, action)
     catalogue, warning = _catalogue(tenant)
     form = ProviderSelectionForm(
         request.POST if request.method == "POST" else None,
         config=tenant.config,
         catalogue=catalogue,
     )
+    if not permissions.can(request.user, Action.CHANGE_CONFIG, tenant):
+        for field in form.fields.values():
+            field.disabled = True
     if request.method == "POST":
         if form.is_valid():
             # The form holds the whole validated document, so it replaces the stored one.

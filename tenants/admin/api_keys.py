@@ -11,6 +11,7 @@ from django.utils.translation import ngettext
 from tenants import selectors, services
 from tenants.admin.scoping import TenantScopedAdmin
 from tenants.models import Tenant, TenantAPIKey
+from tenants.permissions import Action
 
 
 class APIKeyCreateForm(forms.Form):
@@ -22,7 +23,9 @@ class APIKeyCreateForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].queryset = selectors.tenants_for_user(user)
+        self.fields["tenant"].queryset = selectors.tenants_for_user(
+            user, Action.MANAGE_API_KEYS
+        )
 
 
 class RevokedFilter(admin.SimpleListFilter):
@@ -42,6 +45,12 @@ class RevokedFilter(admin.SimpleListFilter):
 
 @admin.register(TenantAPIKey)
 class TenantAPIKeyAdmin(TenantScopedAdmin):
+    """Every member sees their tenants' keys (never the keys themselves); operators and
+    owners create, rename and revoke them; deleting is for superusers (revoke instead: a
+    revoked key keeps the record of who made it and when it was used)."""
+
+    change_action = Action.MANAGE_API_KEYS
+    add_action = Action.MANAGE_API_KEYS
     list_display = (
         "name",
         "tenant",
@@ -76,16 +85,28 @@ class TenantAPIKeyAdmin(TenantScopedAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke_selected(self, request, queryset):
-        revoked = sum(services.api_key_revoke(key=key) for key in queryset)
+        # The action is offered to anyone who manages some tenant's keys; a selection may
+        # also hold keys of tenants where the user is only a viewer: those stay.
+        allowed = queryset.filter(
+            tenant__in=selectors.tenants_for_user(request.user, Action.MANAGE_API_KEYS)
+        )
+        if skipped := queryset.count() - allowed.count():
+            self.message_user(
+                request,
+                ngettext(
+                    "%d key was left alone: your role does not allow revoking it.",
+                    "%d keys were left alone: your role does not allow revoking them.",
+                    skipped,
+                )
+                % skipped,
+                messages.WARNING,
+            )
+        revoked = sum(services.api_key_revoke(key=key) for key in allowed)
         self.message_user(
             request,
             ngettext("Revoked %d key.", "Revoked %d keys.", revoked) % revoked,
             messages.SUCCESS,
         )
-
-    def has_delete_permission(self, request, obj=None):
-        # Revoke instead: a revoked key keeps the record of who made it and when it was used.
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
     def add_view(self, request, form_url="", extra_context=None):
         """Create a key and show it on the response itself, once; it is stored only hashed.

@@ -1,8 +1,13 @@
+"""What every tenant admin shares: 404 for another tenant's rows, permissions from roles."""
+
+from __future__ import annotations
+
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.http import Http404
 
-from tenants import selectors
+from tenants import permissions, selectors
+from tenants.permissions import Action
 
 
 class MissingBeforeForbiddenMixin:
@@ -13,11 +18,19 @@ class MissingBeforeForbiddenMixin:
     admin) is a 404, so the change, history and delete views raise it instead.
     Django's delete view checks the permission before the object, so a staff user without
     delete permission would get a 403 for another tenant's row where a missing row gets the
-    404; checking the (scoped) object first removes that difference.
+    404; its change view asks about a missing row's permission with no object, which a
+    staff user with no tenant fails. Checking the (scoped) object first removes both.
     """
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         raise Http404(f"No {opts.verbose_name} with this id.")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Django asks "may this user change or view *any* row?" when the row is missing,
+        # which a staff user with no tenant fails with a 403: look the row up first.
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def delete_view(self, request, object_id, extra_context=None):
         if self.get_object(request, unquote(object_id)) is None:
@@ -25,14 +38,59 @@ class MissingBeforeForbiddenMixin:
         return super().delete_view(request, object_id, extra_context)
 
 
-class TenantScopedAdmin(MissingBeforeForbiddenMixin, admin.ModelAdmin):
+class RolePermissionsMixin:
+    """The admin's ``has_*_permission`` answers, asked of ``tenants.permissions``.
+
+    Django's model permissions are not consulted: what a staff user may do with a row is
+    what their role on the row's tenant allows (``can``), so the admin, the operator
+    screens and the API agree. ``None`` as an action means superusers only; deleting is
+    always for superusers only. Without an object (lists, the add page) the question is
+    "on at least one tenant".
+    """
+
+    view_action: Action | None = Action.VIEW_TENANT
+    change_action: Action | None = None
+    add_action: Action | None = None
+
+    def tenant_of(self, obj):
+        """The tenant (or its id) whose role decides about ``obj``."""
+        return obj.tenant_id
+
+    def role_allows(self, request, action: Action | None, obj=None) -> bool:
+        if action is None:
+            return permissions.is_superuser(request.user)
+        tenant = None if obj is None else self.tenant_of(obj)
+        return permissions.can(request.user, action, tenant)
+
+    def has_module_permission(self, request):
+        return self.role_allows(request, self.view_action)
+
+    def has_view_permission(self, request, obj=None):
+        return self.role_allows(request, self.view_action, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.role_allows(request, self.change_action, obj)
+
+    def has_add_permission(self, request, *args):
+        # ModelAdmin passes (request), InlineModelAdmin (request, parent_obj).
+        return self.role_allows(request, self.add_action, *args)
+
+    def has_delete_permission(self, request, obj=None):
+        return permissions.is_superuser(request.user)
+
+
+class TenantScopedAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, admin.ModelAdmin):
     """A ModelAdmin for rows that belong to a tenant (through ``tenant_field``).
 
     Lists, change pages and foreign-key choices all show only the requesting user's
-    tenants, so a row of another tenant is indistinguishable from a missing one.
+    tenants, so a row of another tenant is indistinguishable from a missing one; what the
+    user may do with a row comes from their role on its tenant.
     """
 
     tenant_field = "tenant"
+
+    def tenant_of(self, obj):
+        return getattr(obj, f"{self.tenant_field}_id")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

@@ -6,10 +6,11 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 
-from tenants import inference_config, selectors, services
-from tenants.admin.scoping import MissingBeforeForbiddenMixin
+from tenants import inference_config, permissions, selectors, services
+from tenants.admin.scoping import MissingBeforeForbiddenMixin, RolePermissionsMixin
 from tenants.forms import InferenceConfigForm, ProviderKeysForm
 from tenants.models import Tenant, TenantAPIKey, TenantMembership, timezone_names
+from tenants.permissions import Action
 
 _MODEL_FIELDS = ("name", "slug", "timezone", "is_active")
 
@@ -53,21 +54,60 @@ class TenantAdminForm(forms.ModelForm):
             )
 
 
-class TenantMembershipInline(admin.TabularInline):
+class MembershipForm(forms.ModelForm):
+    """A member is named by username, so the page never lists every staff user of the
+    platform (an owner of one tenant must not learn who administers the others)."""
+
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(),
+        to_field_name="username",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="The username of an active staff user.",
+        error_messages={"invalid_choice": "No active staff user has this username."},
+    )
+
+    class Meta:
+        model = TenantMembership
+        fields = ("user", "role")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        users = get_user_model().objects.filter(is_staff=True, is_active=True)
+        self.fields["user"].queryset = users
+        if self.instance.pk:
+            # An existing membership keeps its user; change the role or delete the row.
+            self.initial["user"] = self.instance.user.get_username()
+            self.fields["user"].disabled = True
+
+
+class _OnTheTenantPage(RolePermissionsMixin):
+    """Inlines on the tenant page: ``obj`` is the tenant itself (None on the add page)."""
+
+    def tenant_of(self, obj):
+        return obj
+
+
+class TenantMembershipInline(_OnTheTenantPage, admin.TabularInline):
+    """Members and their roles: seen by every member, managed by owners and superusers."""
+
     model = TenantMembership
+    form = MembershipForm
     extra = 0
-    fields = ("user", "created_at")
+    fields = ("user", "role", "created_at")
     readonly_fields = ("created_at",)
     verbose_name = "staff member"
-    verbose_name_plural = "staff members (who may administer this tenant)"
+    verbose_name_plural = "staff members (who may administer this tenant, and their role)"
+    change_action = Action.MANAGE_MEMBERS
+    add_action = Action.MANAGE_MEMBERS
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "user":
-            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    def has_delete_permission(self, request, obj=None):
+        return self.role_allows(request, Action.MANAGE_MEMBERS, obj)
 
 
-class TenantAPIKeyInline(admin.TabularInline):
+class TenantAPIKeyInline(_OnTheTenantPage, admin.TabularInline):
     """Read-only list; keys are created on their own page so the key can be shown once."""
 
     model = TenantAPIKey
@@ -87,9 +127,16 @@ class TenantAPIKeyInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Tenant)
-class TenantAdmin(MissingBeforeForbiddenMixin, admin.ModelAdmin):
+class TenantAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, admin.ModelAdmin):
+    """Viewers see the page read-only; operators and owners change the tenant's fields,
+    config and keys; adding and deleting tenants is for superusers (``add_action`` None;
+    deleting a tenant deletes its usage history too)."""
+
     form = TenantAdminForm
     change_form_template = "admin/tenants/tenant/tenant_change_form.html"
     list_display = (
@@ -114,9 +161,20 @@ class TenantAdmin(MissingBeforeForbiddenMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.tenants_for_user(request.user).order_by(*Tenant._meta.ordering)
 
-    def has_delete_permission(self, request, obj=None):
-        # Deleting a tenant deletes its usage history too: superusers only.
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
+    def tenant_of(self, obj):
+        return obj
+
+    def has_change_permission(self, request, obj=None):
+        # The page changes the tenant's own fields and config and its provider keys at once.
+        return self.role_allows(request, Action.CHANGE_CONFIG, obj) and self.role_allows(
+            request, Action.CHANGE_KEYS, obj
+        )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_manage_api_keys"] = obj is not None and permissions.can(
+            request.user, Action.MANAGE_API_KEYS, obj
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="provider keys")
     def providers_configured(self, obj: Tenant) -> str:

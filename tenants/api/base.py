@@ -11,7 +11,8 @@ so that no input reaches a view that the view would have to distrust.
 Order of the checks, and why: authentication (401) comes first so that nothing about a
 tenant leaks to anonymous callers; the tenant scope (404) comes before the method (405)
 and the body so that a staff user of tenant A learns nothing about tenant B's endpoints,
-not even which methods they take.
+not even which methods they take; the role (403, ``tenants.permissions``) comes before
+CSRF and the body, so a request the caller may not make is refused before it is read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -28,7 +29,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from tenants import selectors, services
+from tenants import permissions, selectors, services
+from tenants.permissions import Action
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ def _authenticate(request: HttpRequest):
         api_key = services.api_key_authenticate(header[len(_BEARER) :].strip())
         if api_key is None:
             raise ApiError(401, "invalid_api_key", "The API key is unknown or revoked.")
-        return f"apikey:{api_key.pk}", api_key
+        return permissions.principal_id(api_key), api_key
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         raise ApiError(
@@ -98,7 +100,7 @@ def _authenticate(request: HttpRequest):
         )
     if not (user.is_active and user.is_staff):
         raise ApiError(403, "forbidden", "Only staff users may use this API.")
-    return f"user:{user.pk}", None
+    return permissions.principal_id(user), None
 
 
 def _tenant_for(request: HttpRequest, api_key, tenant_id):
@@ -183,17 +185,20 @@ def _render(result: Any) -> HttpResponse:
     return response
 
 
-def tenant_endpoint(methods: Iterable[str] = ("GET",), json_body: bool = False) -> Callable:
+def tenant_endpoint(actions: Mapping[str, Action], json_body: bool = False) -> Callable:
     """Wrap ``view(request, *, tenant, payload)`` as an authenticated, tenant-scoped endpoint.
 
+    ``actions`` maps each method the endpoint takes to the ``tenants.permissions`` action
+    it performs (HEAD follows GET); a caller whose role lacks it gets 403 ``forbidden``.
     ``payload`` is the parsed JSON object for ``json_body=True`` on unsafe methods, else
     None. Sets ``request.api_principal`` ("user:<id>" or "apikey:<id>") and
     ``request.api_key`` (the TenantAPIKey or None). A bearer key is exempt from CSRF (a
     browser never sends one on its own); a session is not.
     """
-    allowed = tuple(dict.fromkeys(m.upper() for m in methods))
-    if "GET" in allowed and "HEAD" not in allowed:
-        allowed = (*allowed, "HEAD")
+    by_method = {method.upper(): Action(action) for method, action in actions.items()}
+    if "GET" in by_method:
+        by_method.setdefault("HEAD", by_method["GET"])
+    allowed = tuple(by_method)
 
     def decorator(view: Callable) -> Callable:
         @csrf_exempt
@@ -209,6 +214,8 @@ def tenant_endpoint(methods: Iterable[str] = ("GET",), json_body: bool = False) 
                     )
                     response["Allow"] = ", ".join(allowed)
                     return response
+                if not permissions.can(api_key or request.user, by_method[request.method], tenant):
+                    raise ApiError(403, "forbidden", "Your role does not allow this.")
                 unsafe = request.method not in _SAFE_METHODS
                 if unsafe and api_key is None and (reason := _csrf_failure(request)):
                     raise ApiError(403, "csrf_failed", f"CSRF check failed: {reason}")
@@ -235,6 +242,7 @@ def tenant_endpoint(methods: Iterable[str] = ("GET",), json_body: bool = False) 
                 )
                 return error_response(500, "internal_error", "Something went wrong on our side.")
 
+        wrapper.actions = dict(by_method)  # for the role-by-URL test: every method has one
         return wrapper
 
     return decorator

@@ -7,9 +7,10 @@ from django.http import HttpRequest
 from tenants import inference_config, services
 from tenants.api.base import ApiError, tenant_endpoint
 from tenants.models import Tenant
+from tenants.permissions import Action
 
 
-@tenant_endpoint(methods=("GET", "PUT"), json_body=True)
+@tenant_endpoint({"GET": Action.VIEW_TENANT, "PUT": Action.CHANGE_KEYS}, json_body=True)
 def llm_tokens(request: HttpRequest, *, tenant: Tenant, payload) -> dict:
     """GET: what may be shown about each provider's key. PUT: set (string) or remove (null)."""
     if request.method == "PUT":
@@ -23,7 +24,7 @@ def llm_tokens(request: HttpRequest, *, tenant: Tenant, payload) -> dict:
     return {"providers": services.tenant_token_status(tenant=tenant)}
 
 
-@tenant_endpoint(methods=("GET", "PUT"), json_body=True)
+@tenant_endpoint({"GET": Action.VIEW_TENANT, "PUT": Action.CHANGE_CONFIG}, json_body=True)
 def inference_config_view(request: HttpRequest, *, tenant: Tenant, payload) -> dict:
     """GET: the tenant's config with defaults filled in. PUT: merge a partial update."""
     if request.method == "PUT":

@@ -183,8 +183,11 @@ def test_a_bad_period_is_reported_beside_its_field_and_the_default_is_shown(
     assert response.context["period"].key == "24h"
 
 
-def test_the_dashboard_shows_rate_limit_status_and_ledger_health(client_a, tenant_a):
-    page = client_a.get(reverse("screens:usage", args=[tenant_a.pk])).content.decode()
+def test_the_dashboard_shows_rate_limit_status_and_ledger_health_to_a_superuser(
+    client, superuser, tenant_a
+):
+    client.force_login(superuser)
+    page = client.get(reverse("screens:usage", args=[tenant_a.pk])).content.decode()
 
     limits = page.split('id="table-limits"')[1].split("</table>")[0]
     for label in ("Groq", "OpenRouter", "LLM7"):
@@ -192,6 +195,23 @@ def test_the_dashboard_shows_rate_limit_status_and_ledger_health(client_a, tenan
     assert "14400" in limits  # Groq's default daily request quota
     health = page.split('id="ledger-health"')[1].split("</dl>")[0]
     assert "Buffered" in health and "Spilled" in health and "Last flush" in health
+    across = client.get(reverse("screens:usage_all")).content.decode()
+    assert 'id="ledger-health"' in across
+
+
+def test_tenant_staff_see_their_rate_limits_but_not_the_process_wide_ledger_counters(
+    client_a, tenant_a, tenant_b
+):
+    # The writer's counters count every tenant's records, so they would tell tenant A's
+    # staff about tenant B's traffic: only superusers get them.
+    rng = random.Random(5)
+    _spread(tenant_b, rng, 3)
+    page = client_a.get(reverse("screens:usage", args=[tenant_a.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="table-limits"' in html
+    assert 'id="ledger-health"' not in html and "Usage ledger health" not in html
+    assert page.context["ledger"] is None
 
 
 def test_staff_of_another_tenant_get_404(client_a, tenant_b):

@@ -10,12 +10,11 @@ import logging
 import secrets
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
 from tenants import services
 from tenants.models import Tenant, TenantMembership
-from tenants.permissions import GROUP_NAME
+from tenants.permissions import Role
 
 
 @pytest.fixture
@@ -43,15 +42,14 @@ def tenant_b(make_tenant) -> Tenant:
 
 @pytest.fixture
 def staff_of(db, django_user_model):
-    """A non-superuser staff user in the tenant administrators group, member of ``tenants``."""
+    """A non-superuser staff user, member of ``tenants`` with ``role`` (operator by default)."""
 
-    def factory(*tenants, username=None):
+    def factory(*tenants, username=None, role=Role.OPERATOR):
         user = django_user_model.objects.create_user(
             username=username or f"staff-{secrets.token_hex(3)}", password="x", is_staff=True
         )
-        user.groups.add(Group.objects.get(name=GROUP_NAME))
         for tenant in tenants:
-            TenantMembership.objects.create(tenant=tenant, user=user)
+            TenantMembership.objects.create(tenant=tenant, user=user, role=role)
         return user
 
     return factory

@@ -92,7 +92,7 @@ def test_staff_may_neither_add_nor_delete_tenants(client_a, tenant_a):
     assert client_a.get(f"/admin/tenants/tenant/{tenant_a.pk}/delete/").status_code == 403
 
 
-def test_staff_see_memberships_but_cannot_edit_them(client_a, tenant_a, staff_of):
+def test_operators_see_memberships_but_cannot_edit_them(client_a, tenant_a, staff_of):
     html = client_a.get(f"/admin/tenants/tenant/{tenant_a.pk}/change/").content.decode()
     assert "staff-a" in html
     assert 'name="memberships-0-user"' not in html
@@ -106,12 +106,13 @@ def test_a_superuser_manages_memberships_inline(superuser_client, tenant_a, staf
     data.update(
         {
             "memberships-TOTAL_FORMS": str(total + 1),
-            f"memberships-{total}-user": str(newcomer.pk),
+            f"memberships-{total}-user": newcomer.username,
+            f"memberships-{total}-role": "viewer",
             f"memberships-{total}-tenant": str(tenant_a.pk),
         }
     )
     assert superuser_client.post(url, data).status_code == 302
-    assert tenant_a.memberships.filter(user=newcomer).exists()
+    assert tenant_a.memberships.get(user=newcomer).role == "viewer"
 
 
 def test_a_staff_user_without_membership_sees_no_tenant(staff_of, tenant_a, client):

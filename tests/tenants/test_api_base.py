@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from tenants.api.base import ApiError, tenant_endpoint
+from tenants.permissions import Action
 from tests.tenants.helpers import make_key
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ def bearer(tenant_a, api_key_for):
 def test_the_principal_of_an_api_key_request_is_the_key(rf: RequestFactory, tenant_a, bearer):
     seen = {}
 
-    @tenant_endpoint()
+    @tenant_endpoint({"GET": Action.VIEW_TENANT})
     def view(request, *, tenant, payload):
         seen.update(principal=request.api_principal, tenant=tenant, payload=payload)
         return ["a", "list"]
@@ -36,7 +37,7 @@ def test_the_principal_of_an_api_key_request_is_the_key(rf: RequestFactory, tena
 def test_the_principal_of_a_session_request_is_the_user(rf, tenant_a, staff_a):
     seen = {}
 
-    @tenant_endpoint()
+    @tenant_endpoint({"GET": Action.VIEW_TENANT})
     def view(request, *, tenant, payload):
         seen["principal"] = request.api_principal
         return {}
@@ -48,7 +49,7 @@ def test_the_principal_of_a_session_request_is_the_user(rf, tenant_a, staff_a):
 
 
 def test_an_api_error_becomes_the_error_shape_with_fields(rf, tenant_a, bearer):
-    @tenant_endpoint(methods=("POST",), json_body=True)
+    @tenant_endpoint({"POST": Action.CHANGE_CONFIG}, json_body=True)
     def view(request, *, tenant, payload):
         raise ApiError(422, "nope", "Cannot do that.", {"provider": "unknown"})
 
@@ -61,7 +62,7 @@ def test_an_api_error_becomes_the_error_shape_with_fields(rf, tenant_a, bearer):
 
 
 def test_a_view_may_return_its_own_response(rf, tenant_a, bearer):
-    @tenant_endpoint()
+    @tenant_endpoint({"GET": Action.VIEW_TENANT})
     def view(request, *, tenant, payload):
         return HttpResponse("plain", status=202)
 
@@ -69,7 +70,7 @@ def test_a_view_may_return_its_own_response(rf, tenant_a, bearer):
 
 
 def test_the_payload_is_the_parsed_json_object(rf, tenant_a, bearer):
-    @tenant_endpoint(methods=("POST",), json_body=True)
+    @tenant_endpoint({"POST": Action.CHANGE_CONFIG}, json_body=True)
     def view(request, *, tenant, payload):
         return {"echo": payload}
 
@@ -80,7 +81,7 @@ def test_the_payload_is_the_parsed_json_object(rf, tenant_a, bearer):
 def test_an_unexpected_error_is_a_json_500_logged_without_its_message(rf, tenant_a, bearer, caplog):
     secret = make_key("groq")
 
-    @tenant_endpoint()
+    @tenant_endpoint({"GET": Action.VIEW_TENANT})
     def view(request, *, tenant, payload):
         raise RuntimeError(f"boom {secret}")
 
@@ -94,7 +95,7 @@ def test_an_unexpected_error_is_a_json_500_logged_without_its_message(rf, tenant
 
 
 def test_head_is_allowed_wherever_get_is(rf, tenant_a, bearer):
-    @tenant_endpoint()
+    @tenant_endpoint({"GET": Action.VIEW_TENANT})
     def view(request, *, tenant, payload):
         return {}
 
