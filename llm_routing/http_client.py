@@ -14,6 +14,7 @@ the ``except`` block so that no exception chain leads back to the original excep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -22,6 +23,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -81,6 +83,92 @@ def _client_options() -> dict[str, Any]:
     }
 
 
+# --- the total deadline of a sync request ----------------------------------------------------
+# httpx's timeouts bound each socket operation, not the whole exchange: a provider that
+# trickles its status line, headers or body a byte at a time keeps every read short and a
+# call open forever. Every connection of the sync client goes through ``_DeadlineStream``,
+# which shortens each connect, read and write to what is left of the calling thread's
+# deadline (``deadline_at``), so the deadline covers connect, head and body. The async
+# client needs none of this: asyncio.timeout bounds its whole exchange.
+_deadline = threading.local()
+
+
+def _bounded(timeout: float | None, exc: type[Exception]) -> float | None:
+    at = getattr(_deadline, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise exc("the request deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+@contextlib.contextmanager
+def deadline_at(at: float | None):
+    """Bound this thread's sync HTTP work until ``at`` (time.monotonic()); None: unbounded."""
+    previous = getattr(_deadline, "at", None)
+    _deadline.at = at
+    try:
+        yield
+    finally:
+        _deadline.at = previous
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return _DeadlineStream(
+            self._stream.start_tls(
+                ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout)
+            )
+        )
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend):
+        self._backend = backend
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return _DeadlineStream(
+            self._backend.connect_tcp(
+                host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address,
+                socket_options,
+            )
+        )
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        return _DeadlineStream(
+            self._backend.connect_unix_socket(
+                path, _bounded(timeout, httpcore.ConnectTimeout), socket_options
+            )
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _sync_transport() -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(retries=0)
+    # httpx does not expose httpcore's network_backend; its pool keeps it here (httpcore 1.x).
+    pool = transport._pool
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
+
+
 _lock = threading.Lock()
 _sync_client: httpx.Client | None = None
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -91,9 +179,7 @@ def client() -> httpx.Client:
     if _sync_client is None:
         with _lock:
             if _sync_client is None:
-                _sync_client = httpx.Client(
-                    transport=httpx.HTTPTransport(retries=0), **_client_options()
-                )
+                _sync_client = httpx.Client(transport=_sync_transport(), **_client_options())
     return _sync_client
 
 
@@ -164,16 +250,16 @@ def request(
     """One HTTP exchange. Raises TransportFailure when there is no complete answer."""
     out_headers, content = _prepare(api_key, body, headers)
     limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
-    deadline = time.perf_counter() + _setting("LLM_HTTP_TOTAL_TIMEOUT", 90.0)
+    deadline = time.monotonic() + _setting("LLM_HTTP_TOTAL_TIMEOUT", 90.0)
     try:
-        with client().stream(method, url, content=content, headers=out_headers) as response:
+        with deadline_at(deadline), client().stream(
+            method, url, content=content, headers=out_headers
+        ) as response:
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(limit)
-                if time.perf_counter() > deadline:
-                    raise TransportFailure("timeout", "the total request deadline passed")
                 chunks.append(chunk)
             return HttpReply(response.status_code, dict(response.headers.items()), b"".join(chunks))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -308,7 +394,8 @@ def _stream_request(client_, url: str, api_key: str | None, body: Any, read_time
 
 def open_stream(url: str, *, api_key: str | None, body: Any, read_timeout: float) -> StreamReply:
     """POST ``body`` and return once the answer's head has arrived (TransportFailure when
-    none does within the timeouts). The caller must close() the reply."""
+    none does within the timeouts, or the thread's ``deadline_at``). The caller must
+    close() the reply."""
     c = client()
     try:
         response = c.send(_stream_request(c, url, api_key, body, read_timeout), stream=True)
@@ -319,12 +406,13 @@ def open_stream(url: str, *, api_key: str | None, body: Any, read_timeout: float
 
 
 async def aopen_stream(
-    url: str, *, api_key: str | None, body: Any, read_timeout: float
+    url: str, *, api_key: str | None, body: Any, read_timeout: float, head_timeout: float
 ) -> AsyncStreamReply:
-    """The async twin of ``open_stream``; the caller must aclose() the reply."""
+    """The async twin of ``open_stream``: the head must arrive within ``head_timeout``
+    (connect included); the caller must aclose() the reply."""
     c = async_client()
     try:
-        async with asyncio.timeout(read_timeout + _setting("LLM_HTTP_CONNECT_TIMEOUT", 5.0)):
+        async with asyncio.timeout(head_timeout):
             response = await c.send(
                 _stream_request(c, url, api_key, body, read_timeout), stream=True
             )

@@ -13,9 +13,10 @@ reserve, classify, record, track), with a stream reader in place of a whole body
   the attempt as cancelled, with the tokens received.
 
 Timeouts (per provider, ``Provider.stream_timeouts``): the first content must arrive
-within ``first_token`` seconds of the request, and no read may wait longer than ``gap``
-seconds (the head included). Sync reads wait at most ``min(gap, first_token)`` each; the
-async twin waits for exactly the time left.
+within ``first_token`` seconds of the request (connect and head included: the sync
+driver bounds every socket operation by that deadline, http_client.deadline_at; the
+async one waits for exactly the time left), and once content flows no read may wait
+longer than ``gap`` seconds.
 """
 
 from __future__ import annotations
@@ -145,12 +146,17 @@ class Stream:
         return self
 
     def _open(self, call: _Call):
-        first_token, gap = call.timeouts
+        # Until the first content every connect, read and write is cut to what is left of
+        # the first-token deadline; after it, each read waits at most the gap.
+        first_token = call.timeouts[0]
+        with http_client.deadline_at(time.monotonic() + first_token):
+            return self._open_until_content(call, first_token)
+
+    def _open_until_content(self, call: _Call, first_token: float):
         started = time.perf_counter()
         try:
             reply = http_client.open_stream(
-                call.url, api_key=call.api_key, body=call.body,
-                read_timeout=min(first_token, gap),
+                call.url, api_key=call.api_key, body=call.body, read_timeout=call.timeouts[1]
             )
         except http_client.TransportFailure as failure:
             return failure
@@ -171,12 +177,11 @@ class Stream:
                     return attempt.broken(*attempt.reader.failure)
                 if attempt.committed():
                     return self._commit(attempt, raw, chunks)
-                if time.perf_counter() - started > first_token:
-                    reply.close()
-                    return attempt.broken("timeout", f"no content within {first_token:g}s")
             chunks = attempt.reader.end()
         except http_client.TransportFailure as failure:
             reply.close()
+            if failure.kind == "timeout" and time.perf_counter() - started >= first_token:
+                return attempt.broken("timeout", f"no content within {first_token:g}s")
             return attempt.broken(_transport_how(failure), failure.message)
         if attempt.committed() and attempt.reader.failure is None:
             return self._commit(attempt, raw, chunks)
@@ -265,8 +270,8 @@ class AsyncStream:
         started = time.perf_counter()
         try:
             reply = await http_client.aopen_stream(
-                call.url, api_key=call.api_key, body=call.body,
-                read_timeout=min(first_token, gap),
+                call.url, api_key=call.api_key, body=call.body, read_timeout=gap,
+                head_timeout=first_token,
             )
         except http_client.TransportFailure as failure:
             return failure

@@ -28,6 +28,9 @@ class StubHandler(BaseHTTPRequestHandler):
     # --- plumbing ------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        trickle = self.stub._state(self._split()[0]).behaviour.trickle if self._split()[0] else 0
+        if trickle:
+            return self._trickle(status, raw, headers or {}, trickle)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
@@ -35,6 +38,19 @@ class StubHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(raw)
+
+    def _trickle(self, status: int, raw: bytes, headers: dict[str, str], pause: float) -> None:
+        """The whole answer a byte at a time: each read is quick, the answer never is."""
+        head = [f"HTTP/1.1 {status} OK", "Content-Type: application/json",
+                f"Content-Length: {len(raw)}", *(f"{k}: {v}" for k, v in headers.items())]
+        self.close_connection = True
+        try:
+            for byte in ("\r\n".join(head) + "\r\n\r\n").encode() + raw:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            pass  # the client gave up: that is the point
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -104,18 +120,27 @@ class StubHandler(BaseHTTPRequestHandler):
 
     # --- streams ---------------------------------------------------------------------------
     def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        self._write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _write(self, data: bytes) -> None:
+        pause = getattr(self, "_pause", 0.0)
+        for piece in ([bytes([b]) for b in data] if pause else [data]):
+            self.wfile.write(piece)
+            self.wfile.flush()
+            if pause:
+                time.sleep(pause)
 
     def _stream(self, headers: dict[str, str], plan: StreamPlan) -> None:
         """Write ``plan`` as SSE with chunked encoding, striking its fault on cue."""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
+        head = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                "Transfer-Encoding": "chunked", **headers}
+        self._pause = self.stub._state(self._split()[0]).behaviour.trickle
+        try:
+            self._write(("HTTP/1.1 200 OK\r\n" + "".join(
+                f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n").encode())
+        except OSError:
+            self.close_connection = True
+            return
         sent, end = 0, "done"
         try:
             for event in plan.head:

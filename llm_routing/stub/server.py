@@ -42,6 +42,7 @@ class Behaviour:
     malformed: bool = False  # HTTP 200 whose body is not JSON
     content: str = "Hello from the stub provider."
     down: bool = False  # close the connection without answering
+    trickle: float = 0.0  # seconds between bytes of the whole answer, status line included
     # Every Nth answered request waits slow_delay seconds *after* its rate-limit headers
     # were computed, so its report of today's use arrives late (0: off).
     slow_every: int = 0
