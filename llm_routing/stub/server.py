@@ -101,6 +101,7 @@ def _tokens(text: str) -> int:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # hundreds of concurrent streams in the benchmarks
 
     def handle_error(self, request, client_address):
         # A client that gave up (a timeout test) is expected, not worth a traceback.
