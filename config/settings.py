@@ -209,6 +209,10 @@ LLM_KEY_TEST_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_RATE_PER_MINUTE", default=1
 # ... and per tenant, whoever tests (users and API keys together): llm_routing/throttle.py.
 LLM_KEY_TEST_TENANT_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_TENANT_RATE_PER_MINUTE", default=30)
 
+# --- OpenAI-compatible endpoint (/v1/, llm_routing/gateway) ------------------------------
+LLM_GATEWAY_MAX_BODY_BYTES = env.int("LLM_GATEWAY_MAX_BODY_BYTES", default=1024 * 1024)
+LLM_GATEWAY_BODY_TIMEOUT = env.float("LLM_GATEWAY_BODY_TIMEOUT", default=30.0)
+
 # --- JSON API -----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 

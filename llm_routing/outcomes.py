@@ -184,6 +184,7 @@ def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
     model = data.get("model")
+    finish = first.get("finish_reason")
     return Completion(
         content=content or "",
         model=model if isinstance(model, str) and 0 < len(model) <= 200 else requested_model,
@@ -191,7 +192,28 @@ def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None
         completion_tokens=completion,
         total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
         provider_cost=provider_cost(usage.get("cost")),
+        finish_reason=finish if isinstance(finish, str) and len(finish) <= 40 else None,
+        tool_calls=_tool_calls(message.get("tool_calls")),
     )
+
+
+def _tool_calls(raw: Any) -> tuple[dict[str, Any], ...]:
+    """A message's tool calls in OpenAI's shape, the malformed ones left out."""
+    calls = []
+    for item in raw if isinstance(raw, list) else ():
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            continue
+        arguments = function.get("arguments")
+        calls.append({
+            "id": item["id"] if isinstance(item.get("id"), str) else None,
+            "type": "function",
+            "function": {
+                "name": function["name"],
+                "arguments": arguments if isinstance(arguments, str) else "",
+            },
+        })
+    return tuple(calls)
 
 
 # --- streams ------------------------------------------------------------------------------

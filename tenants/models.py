@@ -92,6 +92,13 @@ class TenantAPIKey(models.Model):
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Requests a minute this key may send to the OpenAI-compatible endpoint, counted across
+    # every process (llm_routing/gateway); empty: no limit of its own.
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Requests a minute through /v1/ (all server processes together); "
+        "empty for no limit.",
+    )
 
     class Meta:
         verbose_name = "tenant API key"
