@@ -59,6 +59,7 @@ class TenantAPIKeyAdmin(TenantScopedAdmin):
         "created_at",
         "created_by",
         "last_used_at",
+        "requests_per_minute",
     )
     list_select_related = ("tenant", "created_by")
     list_filter = (RevokedFilter,)
@@ -71,8 +72,9 @@ class TenantAPIKeyAdmin(TenantScopedAdmin):
         "last_used_at",
         "revoked_at",
     )
-    # Only the name can be changed; the key itself is never shown after creation.
-    fields = ("name", *readonly_fields)
+    # Only the name and the key's request limit (the OpenAI-compatible endpoint's, across
+    # every server process) can be changed; the key itself is never shown after creation.
+    fields = ("name", "requests_per_minute", *readonly_fields)
     actions = ("revoke_selected",)
 
     @admin.display(description="key")
