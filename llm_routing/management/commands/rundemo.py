@@ -1,5 +1,6 @@
 """The README's first command ends here: seed the demo, start the stub provider, point the
-providers at it, route some real requests so the ledger has rows, then serve the admin.
+providers at it, route some real requests so the ledger has rows, make a demo API key,
+then serve the ASGI application (the admin and the OpenAI-compatible /v1/) with uvicorn.
 
 The provider base URLs are overridden in this process only (``settings.*_BASE_URL``),
 before anything is served; nothing is written to .env, so other commands keep the
@@ -20,6 +21,7 @@ from llm_routing.stub.server import PROVIDERS, StubProvider
 from tenants import services
 from tenants.models import Tenant
 
+DEMO_KEY_NAME = "make run demo"
 PROMPTS = [
     "Summarise our refund policy in one sentence.",
     "Translate 'good morning' into French.",
@@ -81,8 +83,31 @@ class Command(BaseCommand):
             f"stub provider on {stub.url}; demo tenant routed {answered} requests "
             f"({failed} failed) through it"
         )
+        raw_key = self._fresh_demo_api_key(tenant)
         if no_serve:
             stub.stop()
             return
-        self.stdout.write(f"admin: http://{addrport}/admin/")
-        call_command("runserver", addrport, use_reloader=False)
+        base = f"http://{addrport}"
+        self.stdout.write(f"admin: {base}/admin/")
+        self.stdout.write(
+            f"OpenAI-compatible endpoint: {base}/v1/ with the demo API key (new each run):\n"
+            f"  {raw_key}\n"
+            f"  curl -N {base}/v1/chat/completions -H 'Authorization: Bearer {raw_key}' "
+            "-H 'Content-Type: application/json' "
+            "-d '{\"model\": \"auto\", \"stream\": true, "
+            "\"messages\": [{\"role\": \"user\", \"content\": \"Say hello\"}]}'"
+        )
+        self._serve(host, port)
+
+    def _fresh_demo_api_key(self, tenant: Tenant) -> str:
+        """The demo's API key: the last run's is revoked (its secret was never stored)."""
+        for old in tenant.api_keys.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True):
+            services.api_key_revoke(key=old)
+        return services.api_key_create(tenant=tenant, name=DEMO_KEY_NAME)[1]
+
+    def _serve(self, host: str, port: int) -> None:
+        # The ASGI application under uvicorn, in this process (the stub and the base URLs
+        # above live here): the admin, and /v1/ streaming as in production.
+        import uvicorn
+
+        uvicorn.run("config.asgi:application", host=host, port=port, log_level="info")
