@@ -110,3 +110,62 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(int(round(fraction * (len(ordered) - 1))), len(ordered) - 1)
     return ordered[index]
+
+
+def start_gateway(workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """The README's production server (uvicorn serving config.asgi) on this environment's
+    database and stub; returns (process, base URL) once /v1/models answers."""
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+         "--no-access-log"],
+        cwd=ROOT, env={**os.environ, "ALLOWED_HOSTS": "127.0.0.1"},
+        stdout=subprocess.DEVNULL, stderr=None,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/v1/models", timeout=1)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the gateway did not start")
+
+
+def api_key_for(tenant) -> str:
+    from tenants import services
+
+    return services.api_key_create(tenant=tenant, name="bench")[1]
+
+
+def process_memory(pid: int) -> tuple[int, int]:
+    """(resident bytes, threads) of a process and its children, from /proc."""
+    import glob
+
+    rss = threads = 0
+    pids = [pid] + [int(p.split("/")[-2]) for p in glob.glob("/proc/*/stat")
+                    if _parent(p) == pid]
+    for one in pids:
+        try:
+            with open(f"/proc/{one}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Threads:"):
+                        threads += int(line.split()[1])
+        except OSError:
+            continue
+    return rss, threads
+
+
+def _parent(stat_path: str) -> int | None:
+    try:
+        with open(stat_path) as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None

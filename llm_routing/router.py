@@ -625,11 +625,47 @@ async def acomplete(
     **openai_params: Any,
 ) -> RoutingResult:
     """The async twin of ``complete``: the HTTP calls do not block the event loop."""
+    started = await sync_to_async(start_route, thread_sensitive=True)(
+        tenant=tenant, messages=messages, max_tokens=max_tokens, temperature=temperature,
+        provider=provider, model=model, **openai_params,
+    )
+    return await finish_route(started)
+
+
+@dataclass
+class Started:
+    """A routing generator advanced to its first step (``start_route``)."""
+
+    route: Generator
+    step: Any
+    prompt_chars: int = 0
+
+
+def start_route(
+    *,
+    tenant: Any,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    stream: bool = False,
+    **openai_params: Any,
+) -> Started:
+    """Check the arguments and run routing up to its first provider call (database steps:
+    call it where the database may be used). For async drivers that want that first step
+    in a thread hop they already make (the OpenAI-compatible endpoint): one hop, not two."""
     params = _params(max_tokens, temperature, openai_params)
     _check_arguments(messages, params)
-    route = _route(tenant, messages, provider, model, params)
+    route = _route(tenant, messages, provider, model, params, stream=stream)
+    chars = sum(len(str(m.get("content") or "")) for m in messages)
+    return Started(route, _advance(route, None), chars)
+
+
+async def finish_route(started: Started) -> RoutingResult:
+    """Drive a started (non-streamed) route to its result, asynchronously."""
+    route, step = started.route, started.step
     advance = sync_to_async(_advance, thread_sensitive=True)
-    step = await advance(route, None)
     while not isinstance(step, _Done):
         if isinstance(step, _Wait):
             await clock.asleep(step.seconds)

@@ -32,6 +32,7 @@ from llm_routing.outcomes import StreamBroken, StreamEnded
 from llm_routing.router import (
     RoutingError,
     RoutingResult,
+    Started,
     StreamCommitted,
     _advance,
     _Call,
@@ -236,11 +237,13 @@ class Stream:
 
 
 class AsyncStream:
-    """The async twin of Stream: ``async with astream(...) as s: async for chunk in s``."""
+    """The async twin of Stream: ``async with astream(...) as s: async for chunk in s``.
+    ``started``: a route already advanced to its first step (router.start_route)."""
 
-    def __init__(self, route, prompt_chars: int):
-        self._route = route
-        self._prompt_chars = prompt_chars
+    def __init__(self, route=None, prompt_chars: int = 0, started: Started | None = None):
+        self._started = started
+        self._route = started.route if started else route
+        self._prompt_chars = started.prompt_chars if started else prompt_chars
         self._attempt: _Attempt | None = None
         self._relay: _Relay | None = None
         self._finished = False
@@ -253,7 +256,10 @@ class AsyncStream:
     failed_attempts = Stream.failed_attempts
 
     async def __aenter__(self) -> AsyncStream:
-        step = await self._advance(self._route, None)
+        if self._started is not None:
+            step = self._started.step
+        else:
+            step = await self._advance(self._route, None)
         while isinstance(step, _Call | _Wait):
             if isinstance(step, _Wait):
                 await clock.asleep(step.seconds)

@@ -22,14 +22,15 @@ import math
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from llm_routing import clock, throttle
+from llm_routing.dbguard import recover
 from llm_routing.gateway import wire
 from llm_routing.gateway.wire import WireError
-from llm_routing.router import RoutingError, StreamError, acomplete
+from llm_routing.router import RoutingError, StreamError, finish_route, start_route
 from llm_routing.routing_view import routing_view
-from llm_routing.streaming import astream
+from llm_routing.streaming import AsyncStream
 
 logger = logging.getLogger("llm_routing.gateway")
 
@@ -52,15 +53,13 @@ def _admit(authorization: bytes):
     429 or 503 otherwise. Runs in one thread hop (the database)."""
     from tenants import services
 
-    close_old_connections()
     token = authorization[len(_BEARER):].strip() if authorization[:7].lower() == _BEARER else b""
     try:
         key = services.api_key_authenticate(token.decode("ascii")) if token else None
     except UnicodeDecodeError:
         key = None
     except DatabaseError:
-        raise WireError(503, "The service cannot reach its database; try again shortly.",
-                        code="service_unavailable") from None
+        raise _database_unavailable() from None
     if key is None:
         raise WireError(401, "Incorrect or revoked API key: send 'Authorization: Bearer tk_...'.",
                         code="invalid_api_key")
@@ -76,9 +75,45 @@ def _admit(authorization: bytes):
                 )
         view = routing_view(key.tenant)
     except DatabaseError:
-        raise WireError(503, "The service cannot reach its database; try again shortly.",
-                        code="service_unavailable") from None
+        raise _database_unavailable() from None
     return key, view
+
+
+def _database_unavailable() -> WireError:
+    # This thread's connection is dropped so the next request opens a fresh one. (No
+    # close_old_connections() per request: with SQLite's CONN_MAX_AGE of 0 it would
+    # reconnect on every call.)
+    recover(connections[DEFAULT_DB_ALIAS])
+    return WireError(503, "The service cannot reach its database; try again shortly.",
+                     code="service_unavailable")
+
+
+def _admit_and_start(authorization: bytes, raw_body: bytes):
+    """Everything before the first provider call, in one thread hop: the key and its
+    limit, the body, the model, and routing up to its first call.
+    Returns (api key, ChatRequest, router.Started)."""
+    key, view = _admit(authorization)
+    request = wire.chat_request(wire.parse_json(raw_body))
+    provider, model = wire.resolve_model(
+        request.model, configured=view.configured, config=view.config
+    )
+    try:
+        started = start_route(
+            tenant=view.tenant, messages=request.messages, provider=provider, model=model,
+            max_tokens=request.max_tokens, temperature=request.temperature,
+            stream=request.stream, **request.params,
+        )
+    except RoutingError as error:
+        raise _with_retry_after(routing_failure(error), error, key.tenant_id) from None
+    return key, request, started
+
+
+def _with_retry_after(failure: WireError, error: RoutingError, tenant_id) -> WireError:
+    if failure.status == 429:
+        failure.headers["retry-after"] = str(_retry_after(tenant_id))
+    if error.request_id:
+        failure.headers["x-request-id"] = str(error.request_id)
+    return failure
 
 
 def _retry_after(tenant_id) -> int:
@@ -120,7 +155,8 @@ class Gateway:
 
     def __init__(self) -> None:
         self._admit = sync_to_async(_admit, thread_sensitive=True)
-        self._retry_after = sync_to_async(_retry_after, thread_sensitive=True)
+        self._start = sync_to_async(_admit_and_start, thread_sensitive=True)
+        self._with_retry_after = sync_to_async(_with_retry_after, thread_sensitive=True)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -154,34 +190,23 @@ class Gateway:
         if content_type != b"application/json":
             raise WireError(415, "Send the body as application/json.",
                             code="unsupported_media_type")
-        # The key first: an unknown caller gets a 401 without the body being read.
-        key, view = await self._admit(_header(scope, b"authorization"))
-        data = wire.parse_json(await self._body(scope, receive))
-        request = wire.chat_request(data)
-        provider, model = wire.resolve_model(
-            request.model, configured=view.configured, config=view.config
-        )
-        kwargs = dict(tenant=view.tenant, messages=request.messages, provider=provider,
-                      model=model, max_tokens=request.max_tokens,
-                      temperature=request.temperature, **request.params)
+        if not _header(scope, b"authorization"):  # no key: refused before the body is read
+            raise WireError(401, "Send 'Authorization: Bearer tk_...'.", code="invalid_api_key")
+        raw = await self._body(scope, receive)
+        key, request, started = await self._start(_header(scope, b"authorization"), raw)
         if request.stream:
-            return await self._stream(send, receive, kwargs, request.include_usage, key)
+            return await self._stream(send, receive, started, request.include_usage, key)
         try:
-            result = await acomplete(**kwargs)
+            result = await finish_route(started)
         except RoutingError as error:
             raise await self._failure(error, key.tenant_id) from None
         await self._json(send, 200, wire.completion_object(result), _result_headers(result))
 
     async def _failure(self, error: RoutingError, tenant_id) -> WireError:
-        failure = routing_failure(error)
-        if failure.status == 429:
-            failure.headers["retry-after"] = str(await self._retry_after(tenant_id))
-        if error.request_id:
-            failure.headers["x-request-id"] = str(error.request_id)
-        return failure
+        return await self._with_retry_after(routing_failure(error), error, tenant_id)
 
-    async def _stream(self, send, receive, kwargs, include_usage: bool, key) -> None:
-        stream = astream(**kwargs)
+    async def _stream(self, send, receive, started, include_usage: bool, key) -> None:
+        stream = AsyncStream(started=started)
         try:
             await stream.__aenter__()
         except RoutingError as error:
