@@ -175,6 +175,10 @@ LLM_HTTP_READ_TIMEOUT = env.float("LLM_HTTP_READ_TIMEOUT", default=60.0)
 LLM_HTTP_WRITE_TIMEOUT = env.float("LLM_HTTP_WRITE_TIMEOUT", default=10.0)
 LLM_HTTP_POOL_TIMEOUT = env.float("LLM_HTTP_POOL_TIMEOUT", default=5.0)
 LLM_HTTP_TOTAL_TIMEOUT = env.float("LLM_HTTP_TOTAL_TIMEOUT", default=90.0)
+# Connections to providers open at once per process (each held stream keeps one), and how
+# many idle ones are kept for reuse.
+LLM_HTTP_MAX_CONNECTIONS = env.int("LLM_HTTP_MAX_CONNECTIONS", default=1000)
+LLM_HTTP_MAX_KEEPALIVE = env.int("LLM_HTTP_MAX_KEEPALIVE", default=50)
 LLM_HTTP_MAX_RESPONSE_BYTES = env.int("LLM_HTTP_MAX_RESPONSE_BYTES", default=8 * 1024 * 1024)
 # Routing: how stale a process's cached tenant config may be, the rest after a 429 that
 # names no reset, how long live model lists are cached, and the key-test rate per user.

@@ -64,6 +64,16 @@ def _setting(name: str, default: float) -> float:
     return getattr(settings, name, default)
 
 
+def _limits() -> httpx.Limits:
+    # Given to the transports: httpx ignores a client's ``limits`` once it is handed a
+    # transport of its own, so before this every process had httpx's 100 connections.
+    return httpx.Limits(
+        max_connections=settings.LLM_HTTP_MAX_CONNECTIONS,
+        max_keepalive_connections=settings.LLM_HTTP_MAX_KEEPALIVE,
+        keepalive_expiry=30.0,
+    )
+
+
 def _client_options() -> dict[str, Any]:
     return {
         "timeout": httpx.Timeout(
@@ -71,11 +81,6 @@ def _client_options() -> dict[str, Any]:
             read=_setting("LLM_HTTP_READ_TIMEOUT", 60.0),
             write=_setting("LLM_HTTP_WRITE_TIMEOUT", 10.0),
             pool=_setting("LLM_HTTP_POOL_TIMEOUT", 5.0),
-        ),
-        "limits": httpx.Limits(
-            max_connections=int(_setting("LLM_HTTP_MAX_CONNECTIONS", 100)),
-            max_keepalive_connections=int(_setting("LLM_HTTP_MAX_KEEPALIVE", 20)),
-            keepalive_expiry=30.0,
         ),
         "follow_redirects": False,
         "trust_env": False,
@@ -162,7 +167,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 def _sync_transport() -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport(retries=0)
+    transport = httpx.HTTPTransport(retries=0, limits=_limits())
     # httpx does not expose httpcore's network_backend; its pool keeps it here (httpcore 1.x).
     pool = transport._pool
     pool._network_backend = _DeadlineBackend(pool._network_backend)
@@ -189,7 +194,7 @@ def async_client() -> httpx.AsyncClient:
     found = _async_clients.get(loop)
     if found is None:
         found = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(retries=0), **_client_options()
+            transport=httpx.AsyncHTTPTransport(retries=0, limits=_limits()), **_client_options()
         )
         _async_clients[loop] = found
     return found

@@ -103,3 +103,16 @@ def test_the_async_client_answers_and_fails_like_the_sync_one(stub_provider):
     assert ok.status_code == 200
     assert failure is not None and failure.kind == "connect_error"
     assert failure.__context__ is None
+
+
+def test_the_connection_limits_reach_the_pools(settings):
+    settings.LLM_HTTP_MAX_CONNECTIONS = 777
+    settings.LLM_HTTP_MAX_KEEPALIVE = 33
+    pool = http_client.client()._transport._pool
+    assert (pool._max_connections, pool._max_keepalive_connections) == (777, 33)
+
+    async def async_pool():
+        return http_client.async_client()._transport._pool
+
+    pool = asyncio.run(async_pool())
+    assert (pool._max_connections, pool._max_keepalive_connections) == (777, 33)
