@@ -151,3 +151,24 @@ def guarded(what: str, db=None) -> Iterator[object]:
     if failure is not None:
         recover(db)
         raise failure
+
+
+def call(what: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` inside ``guarded(what)``, tried once more on a fresh
+    connection when the thread's existing one turns out to be broken.
+
+    After an outage every thread still holds the connection it had when the database went
+    away; without the retry each would fail once (and declare a new outage) before
+    reconnecting. A statement retried this way may have run once already (the answer was
+    lost): for routing's counters that errs high, the safe direction.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    reused = db.connection is not None and not db.in_atomic_block
+    try:
+        with guarded(what, db):
+            return fn(*args, **kwargs)
+    except StateUnavailable as exc:
+        if not reused or exc.timed_out:
+            raise
+    with guarded(what, db):
+        return fn(*args, **kwargs)

@@ -26,7 +26,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connectio
 
 import usage
 from llm_routing import clock, fallback, http_client, outcomes, providers, ratelimits, state
-from llm_routing.dbguard import StateUnavailable, guarded, recover
+from llm_routing.dbguard import StateUnavailable, call, recover
 from llm_routing.routing_view import RoutingView, cached_view, routing_view
 from tenants import services
 from tenants.crypto import TokenDecryptionError
@@ -213,14 +213,14 @@ def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decim
     if completion.tokens_estimated:
         return None, "unknown"  # a price times an estimate is not a cost
     try:
-        with guarded("pricing an answer"):
-            return usage.cost_for(
-                provider=candidate.provider.name,
-                model=candidate.model,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                at=clock.now(),
-            )
+        return call(
+            "pricing an answer", usage.cost_for,
+            provider=candidate.provider.name,
+            model=candidate.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            at=clock.now(),
+        )
     except StateUnavailable:
         # The price table is not loaded and the database is away: the caller still gets
         # the answer; the ledger row is priced from the same table when it is summarised.
@@ -279,8 +279,7 @@ def _load_view(tenant: Any, request_id: uuid.UUID) -> RoutingView:
     if view is not None:
         return view
     try:
-        with guarded("loading the tenant's routing view"):
-            return routing_view(tenant)
+        return call("loading the tenant's routing view", routing_view, tenant)
     except Tenant.DoesNotExist:
         raise RoutingError(f"No tenant with id or slug {str(tenant)[:100]!r}.") from None
     except StateUnavailable as exc:
@@ -403,8 +402,8 @@ def _settle_attempt(
 
 def _mark_key_failing(view: RoutingView, provider: str, reason: str) -> None:
     try:
-        with guarded("marking a key as failing"):
-            services.tenant_mark_token_failing(tenant=view.tenant, provider=provider, reason=reason)
+        call("marking a key as failing", services.tenant_mark_token_failing,
+             tenant=view.tenant, provider=provider, reason=reason)
     except StateUnavailable as exc:
         logger.warning(
             "routing tenant=%s provider=%s: the key's failing mark was not saved (%s)",

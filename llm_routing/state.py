@@ -19,7 +19,7 @@ import psycopg
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 
 from llm_routing import clock, fallback, leases
-from llm_routing.dbguard import StateUnavailable, guarded
+from llm_routing.dbguard import StateUnavailable, call, guarded
 from llm_routing.models import ProviderState
 from llm_routing.ratelimits import Cooldown, RateLimitReport, breaker_cooldown
 
@@ -223,8 +223,7 @@ def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | 
     request_cap = allowance.cap(allowance.requests)
     if fallback.use_database():
         try:
-            with guarded("counting a request") as db:
-                found = _reserve_shared(key, allowance, request_cap, now, db)
+            found = call("counting a request", _reserve_shared, key, allowance, request_cap, now)
         except StateUnavailable as exc:
             fallback.mark_down(str(exc))
         else:
@@ -239,8 +238,9 @@ def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | 
     return Reservation(counted[0], counted[1], local=True)
 
 
-def _reserve_shared(key, allowance: Allowance, request_cap, now, db) -> Reservation | str:
+def _reserve_shared(key, allowance: Allowance, request_cap, now) -> Reservation | str:
     tenant_id, provider = key
+    db = _db()
     token_cap = allowance.cap(allowance.tokens)
     held, unspent, last = leases.take_back(key)
     take = 0
@@ -349,12 +349,12 @@ def record(
     now = clock.now()
     if fallback.use_database():
         try:
-            with guarded("recording an attempt"):
-                return _record_shared(
-                    key, tokens=tokens, report=report if reported is not None else None,
-                    cooldown=cooldown, rate_limited=rate_limited, failed=failed,
-                    streak_ends=streak_ends, now=now,
-                )
+            return call(
+                "recording an attempt", _record_shared,
+                key, tokens=tokens, report=report if reported is not None else None,
+                cooldown=cooldown, rate_limited=rate_limited, failed=failed,
+                streak_ends=streak_ends, now=now,
+            )
         except StateUnavailable as exc:
             fallback.mark_down(str(exc))
     # Best-effort from here: this process's view now, the shared row later.
