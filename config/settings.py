@@ -169,7 +169,7 @@ LLM7_BASE_URL = env.str("LLM7_BASE_URL", default="https://api.llm7.io/v1")
 # "base_url": "http://10.0.0.5:8000/v1", "key_pattern": "^.{8,}$"}]
 LLM_EXTRA_PROVIDERS = env.json("LLM_EXTRA_PROVIDERS", default=[])
 # Outbound HTTP to providers (llm_routing.http_client), in seconds; the total bounds a
-# whole request however slowly the body trickles in.
+# whole request (pool wait, connect, headers, body) however slowly the provider trickles.
 LLM_HTTP_CONNECT_TIMEOUT = env.float("LLM_HTTP_CONNECT_TIMEOUT", default=5.0)
 LLM_HTTP_READ_TIMEOUT = env.float("LLM_HTTP_READ_TIMEOUT", default=60.0)
 LLM_HTTP_WRITE_TIMEOUT = env.float("LLM_HTTP_WRITE_TIMEOUT", default=10.0)

@@ -60,10 +60,6 @@ def scrub(text: str, *secrets: str | None) -> str:
     return _BEARER.sub(r"\1[redacted]", text)
 
 
-def _setting(name: str, default: float) -> float:
-    return getattr(settings, name, default)
-
-
 def _limits() -> httpx.Limits:
     # Given to the transports: httpx ignores a client's ``limits`` once it is handed a
     # transport of its own, so before this every process had httpx's 100 connections.
@@ -77,10 +73,10 @@ def _limits() -> httpx.Limits:
 def _client_options() -> dict[str, Any]:
     return {
         "timeout": httpx.Timeout(
-            connect=_setting("LLM_HTTP_CONNECT_TIMEOUT", 5.0),
-            read=_setting("LLM_HTTP_READ_TIMEOUT", 60.0),
-            write=_setting("LLM_HTTP_WRITE_TIMEOUT", 10.0),
-            pool=_setting("LLM_HTTP_POOL_TIMEOUT", 5.0),
+            connect=settings.LLM_HTTP_CONNECT_TIMEOUT,
+            read=settings.LLM_HTTP_READ_TIMEOUT,
+            write=settings.LLM_HTTP_WRITE_TIMEOUT,
+            pool=settings.LLM_HTTP_POOL_TIMEOUT,
         ),
         "follow_redirects": False,
         "trust_env": False,
@@ -93,7 +89,9 @@ def _client_options() -> dict[str, Any]:
 # trickles its status line, headers or body a byte at a time keeps every read short and a
 # call open forever. Every connection of the sync client goes through ``_DeadlineStream``,
 # which shortens each connect, read and write to what is left of the calling thread's
-# deadline (``deadline_at``), so the deadline covers connect, head and body. The async
+# deadline (``deadline_at``), so the deadline covers connect, head and body; the wait for
+# a pooled connection is cut to it when the request is built (``_pool_timeout``). Name
+# resolution inside a connect is the system resolver's and cannot be cut. The async
 # client needs none of this: asyncio.timeout bounds its whole exchange.
 _deadline = threading.local()
 
@@ -117,6 +115,16 @@ def deadline_at(at: float | None):
         yield
     finally:
         _deadline.at = previous
+
+
+def _pool_timeout(pool: float | None) -> float | None:
+    """The wait for a pooled connection, cut to what is left of the thread's deadline:
+    httpcore waits for it on a lock, not a socket, so _DeadlineStream cannot reach it."""
+    at = getattr(_deadline, "at", None)
+    if at is None:
+        return pool
+    left = max(at - time.monotonic(), 0.0)
+    return left if pool is None else min(pool, left)
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -227,9 +235,15 @@ def _prepare(api_key: str | None, body: Any, headers: dict[str, str] | None):
     return out, content
 
 
-def _failure(exc: Exception, api_key: str | None) -> TransportFailure:
+def _failure(
+    exc: Exception, api_key: str | None, deadline: float | None = None
+) -> TransportFailure:
+    """``exc`` as a TransportFailure; a timeout once ``deadline`` (time.monotonic()) passed
+    is the total deadline's doing, whatever the socket operation that noticed it."""
     if isinstance(exc, httpx.TimeoutException):
         kind, what = "timeout", f"timed out ({type(exc).__name__})"
+        if deadline is not None and time.monotonic() >= deadline:
+            return TransportFailure(kind, f"{what}: {_deadline_passed()}")
     elif isinstance(exc, httpx.ConnectError):
         kind, what = "connect_error", "could not connect"
     elif isinstance(exc, httpx.InvalidURL):
@@ -238,6 +252,17 @@ def _failure(exc: Exception, api_key: str | None) -> TransportFailure:
         kind, what = "transport_error", f"transport error ({type(exc).__name__})"
     detail = scrub(str(exc), api_key)[:200]
     return TransportFailure(kind, f"{what}: {detail}" if detail else what)
+
+
+def _deadline_passed() -> str:
+    return f"the total request deadline of {settings.LLM_HTTP_TOTAL_TIMEOUT:g} s passed"
+
+
+def _timeouts(http: httpx.Client) -> dict[str, float | None]:
+    """The client's timeouts for one request, the pool wait cut to the thread's deadline."""
+    timeouts = http.timeout.as_dict()
+    timeouts["pool"] = _pool_timeout(timeouts["pool"])
+    return timeouts
 
 
 def _too_large(limit: int) -> TransportFailure:
@@ -252,13 +277,22 @@ def request(
     body: Any = None,
     headers: dict[str, str] | None = None,
 ) -> HttpReply:
-    """One HTTP exchange. Raises TransportFailure when there is no complete answer."""
+    """One HTTP exchange, over within ``LLM_HTTP_TOTAL_TIMEOUT`` (pool wait, connect,
+    status line, headers and body together). Raises TransportFailure when there is no
+    complete answer."""
     out_headers, content = _prepare(api_key, body, headers)
-    limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
-    deadline = time.monotonic() + _setting("LLM_HTTP_TOTAL_TIMEOUT", 90.0)
+    limit = settings.LLM_HTTP_MAX_RESPONSE_BYTES
+    deadline = time.monotonic() + settings.LLM_HTTP_TOTAL_TIMEOUT
+    http = client()
     try:
-        with deadline_at(deadline), client().stream(
-            method, url, content=content, headers=out_headers
+        # deadline_at is entered before the request is built (its pool wait is cut to the
+        # deadline) and left after the response is closed.
+        with deadline_at(deadline), http.stream(
+            method,
+            url,
+            content=content,
+            headers=out_headers,
+            extensions={"timeout": _timeouts(http)},
         ) as response:
             chunks, size = [], 0
             for chunk in response.iter_bytes():
@@ -268,7 +302,7 @@ def request(
                 chunks.append(chunk)
             return HttpReply(response.status_code, dict(response.headers.items()), b"".join(chunks))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        failure = _failure(exc, api_key)
+        failure = _failure(exc, api_key, deadline)
     # Raised outside the except block so that not even __context__ leads to the httpx error.
     raise failure
 
@@ -281,11 +315,12 @@ async def arequest(
     body: Any = None,
     headers: dict[str, str] | None = None,
 ) -> HttpReply:
-    """The async twin of ``request``."""
+    """The async twin of ``request``: asyncio.timeout cancels whatever the exchange waits
+    on when the deadline passes (pool, name resolution, connect, head, body)."""
     out_headers, content = _prepare(api_key, body, headers)
-    limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
+    limit = settings.LLM_HTTP_MAX_RESPONSE_BYTES
     try:
-        async with asyncio.timeout(_setting("LLM_HTTP_TOTAL_TIMEOUT", 90.0)):
+        async with asyncio.timeout(settings.LLM_HTTP_TOTAL_TIMEOUT):
             async with async_client().stream(
                 method, url, content=content, headers=out_headers
             ) as response:
@@ -299,7 +334,7 @@ async def arequest(
                     response.status_code, dict(response.headers.items()), b"".join(chunks)
                 )
     except TimeoutError:
-        failure = TransportFailure("timeout", "the total request deadline passed")
+        failure = TransportFailure("timeout", f"timed out: {_deadline_passed()}")
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         failure = _failure(exc, api_key)
     raise failure
@@ -323,7 +358,7 @@ class StreamReply:
 
     def read_whole(self) -> HttpReply:
         """The rest of the body as an HttpReply (an error answer), within the size cap."""
-        limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
+        limit = settings.LLM_HTTP_MAX_RESPONSE_BYTES
         chunks, size = [], 0
         for chunk in self:
             size += len(chunk)
@@ -357,7 +392,7 @@ class AsyncStreamReply:
         self._read_timeout = read_timeout
 
     async def read_whole(self) -> HttpReply:
-        limit = int(_setting("LLM_HTTP_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
+        limit = settings.LLM_HTTP_MAX_RESPONSE_BYTES
         chunks, size = [], 0
         while (chunk := await self.next_bytes()) is not None:
             size += len(chunk)
@@ -388,10 +423,10 @@ class AsyncStreamReply:
 def _stream_request(client_, url: str, api_key: str | None, body: Any, read_timeout: float):
     out_headers, content = _prepare(api_key, body, {"Accept": "text/event-stream"})
     timeout = httpx.Timeout(
-        connect=_setting("LLM_HTTP_CONNECT_TIMEOUT", 5.0),
+        connect=settings.LLM_HTTP_CONNECT_TIMEOUT,
         read=read_timeout,
-        write=_setting("LLM_HTTP_WRITE_TIMEOUT", 10.0),
-        pool=_setting("LLM_HTTP_POOL_TIMEOUT", 5.0),
+        write=settings.LLM_HTTP_WRITE_TIMEOUT,
+        pool=_pool_timeout(settings.LLM_HTTP_POOL_TIMEOUT),
     )
     return client_.build_request("POST", url, content=content, headers=out_headers,
                                  timeout=timeout)

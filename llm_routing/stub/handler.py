@@ -28,9 +28,11 @@ class StubHandler(BaseHTTPRequestHandler):
     # --- plumbing ------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        trickle = self.stub._state(self._split()[0]).behaviour.trickle if self._split()[0] else 0
-        if trickle:
-            return self._trickle(status, raw, headers or {}, trickle)
+        provider = self._split()[0]
+        behaviour = self.stub._state(provider).behaviour if provider else None
+        if behaviour is not None and (behaviour.trickle or behaviour.trickle_body):
+            pauses = (behaviour.trickle, behaviour.trickle_body or behaviour.trickle)
+            return self._trickle(status, raw, headers or {}, *pauses)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
@@ -39,16 +41,24 @@ class StubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
-    def _trickle(self, status: int, raw: bytes, headers: dict[str, str], pause: float) -> None:
-        """The whole answer a byte at a time: each read is quick, the answer never is."""
+    def _trickle(
+        self, status: int, raw: bytes, headers: dict[str, str], head_pause: float,
+        body_pause: float,
+    ) -> None:
+        """The answer a byte at a time (the head at once when ``head_pause`` is 0): each
+        read is quick, the answer never is."""
         head = [f"HTTP/1.1 {status} OK", "Content-Type: application/json",
                 f"Content-Length: {len(raw)}", *(f"{k}: {v}" for k, v in headers.items())]
         self.close_connection = True
         try:
-            for byte in ("\r\n".join(head) + "\r\n\r\n").encode() + raw:
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                time.sleep(pause)
+            for data, pause in (
+                (("\r\n".join(head) + "\r\n\r\n").encode(), head_pause),
+                (raw, body_pause),
+            ):
+                for piece in [bytes([b]) for b in data] if pause else [data]:
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    time.sleep(pause)
         except OSError:
             pass  # the client gave up: that is the point
 

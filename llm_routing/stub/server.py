@@ -43,6 +43,7 @@ class Behaviour:
     content: str = "Hello from the stub provider."
     down: bool = False  # close the connection without answering
     trickle: float = 0.0  # seconds between bytes of the whole answer, status line included
+    trickle_body: float = 0.0  # seconds between bytes of the body only (the head at once)
     # Every Nth answered request waits slow_delay seconds *after* its rate-limit headers
     # were computed, so its report of today's use arrives late (0: off).
     slow_every: int = 0

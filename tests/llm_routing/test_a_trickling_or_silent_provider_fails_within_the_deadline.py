@@ -5,14 +5,19 @@ deadline, and routing moves on (issue 8, item 7 and acceptance 3). Bounds are ge
 what is checked is "seconds, not minutes"."""
 
 import asyncio
+import select
 import socket
 import threading
 import time
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 
-from llm_routing import complete, http_client, stream
-from tests.llm_routing.conftest import usage_rows
+from llm_routing import acomplete, complete, http_client, stream
+from tenants import services
+from tests.llm_routing.conftest import canary_key, usage_rows
+from tests.tenants.helpers import assert_no_trace
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -111,3 +116,145 @@ def test_a_stream_whose_head_trickles_fails_over_within_the_first_token_timeout(
         list(s)
     assert s.result.provider == "openrouter"
     assert time.monotonic() - started < 4
+
+
+# --- each part of the exchange, with a canary key --------------------------------------------
+# Every other timeout is set far above the deadline: only the deadline can end these calls
+# within seconds.
+
+
+@pytest.fixture
+def only_the_deadline(deadline, settings):
+    settings.LLM_HTTP_CONNECT_TIMEOUT = 30.0
+    settings.LLM_HTTP_READ_TIMEOUT = 30.0
+    settings.LLM_HTTP_POOL_TIMEOUT = 30.0
+    return deadline
+
+
+def call_sync(target: str, key: str):
+    return http_client.request("POST", target, api_key=key, body={"model": "m", "messages": HI})
+
+
+def call_async(target: str, key: str):
+    body = {"model": "m", "messages": HI}
+    return asyncio.run(http_client.arequest("POST", target, api_key=key, body=body))
+
+
+CALLS = [pytest.param(call_sync, id="sync"), pytest.param(call_async, id="async")]
+
+
+def assert_ended_by_the_deadline(call, target: str, key: str, deadline: float) -> None:
+    took, failure = timed(lambda: call(target, key))
+    assert failure.kind == "timeout"
+    assert "deadline of 1 s passed" in failure.message, failure.message
+    assert deadline * 0.9 <= took < deadline + 2, took
+    assert_no_trace(failure.message + repr(failure), [key])
+
+
+@pytest.fixture
+def canary_groq(stub_provider):
+    """The stub's groq chat URL and a canary key it accepts."""
+    key = canary_key("groq")
+    stub_provider.accept_key("groq", key)
+    return url(stub_provider), key
+
+
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("fault", ["trickle", "trickle_body"])
+def test_a_trickled_head_or_body_fails_at_the_deadline_without_the_key(
+    stub_provider, canary_groq, only_the_deadline, fault, call
+):
+    stub_provider.configure("groq", **{fault: 0.05})
+    assert_ended_by_the_deadline(call, *canary_groq, only_the_deadline)
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_a_patient_client_gets_the_whole_trickled_answer(stub_provider, canary_groq, call):
+    # The fault is only slow: with time enough its answer is whole and correct.
+    stub_provider.configure("groq", trickle=0.002, trickle_body=0.001)
+    reply = call(*canary_groq)
+    assert reply.status_code == 200
+    assert reply.headers["x-ratelimit-limit-requests"] == "14400"
+    assert b"Hello from the stub provider." in reply.content
+
+
+@pytest.fixture
+def black_hole():
+    """A loopback URL whose connect hangs: the listener's backlog is full and never
+    accepted, so the kernel drops further SYNs (as a firewall that drops packets would)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        while True:
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            fillers.append(sock)
+            if not select.select([], [sock], [], 0.2)[1]:
+                break  # this connect hangs: so will the client's
+            if len(fillers) > 64:
+                pytest.skip("this kernel does not drop connections beyond the backlog")
+        yield f"http://127.0.0.1:{port}/v1/chat/completions"
+    finally:
+        for sock in fillers:
+            sock.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_a_connect_to_a_black_hole_fails_at_the_deadline(black_hole, only_the_deadline, call):
+    assert_ended_by_the_deadline(call, black_hole, canary_key("llm7"), only_the_deadline)
+
+
+def test_waiting_for_a_pooled_connection_ends_at_the_deadline(
+    stub_provider, canary_groq, only_the_deadline, settings
+):
+    settings.LLM_HTTP_MAX_CONNECTIONS = 1
+    # The only connection is busy while this response is open.
+    with http_client.client().stream("GET", stub_provider.base_url("llm7") + "/models"):
+        assert_ended_by_the_deadline(call_sync, *canary_groq, only_the_deadline)
+
+
+def test_the_async_wait_for_a_pooled_connection_ends_at_the_deadline(
+    stub_provider, canary_groq, only_the_deadline, settings
+):
+    settings.LLM_HTTP_MAX_CONNECTIONS = 1
+
+    def call(target, key):
+        async def run():
+            models = stub_provider.base_url("llm7") + "/models"
+            async with http_client.async_client().stream("GET", models):
+                return await http_client.arequest("POST", target, api_key=key, body={})
+
+        return asyncio.run(run())
+
+    assert_ended_by_the_deadline(call, *canary_groq, only_the_deadline)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_acomplete_moves_on_after_a_trickling_provider_without_the_key(
+    make_tenant, stub_provider, only_the_deadline
+):
+    tenant = make_tenant(preferred_provider="groq")
+    key = canary_key("groq")
+    stub_provider.accept_key("groq", key)
+    services.tenant_set_tokens(tenant=tenant, tokens={"groq": key})
+    stub_provider.configure("groq", trickle=0.05)
+
+    async def run():
+        try:
+            return await acomplete(tenant=tenant, messages=HI)
+        finally:
+            await sync_to_async(connections.close_all)()
+
+    started = time.monotonic()
+    result = asyncio.run(run())
+    assert time.monotonic() - started < only_the_deadline + 3
+    assert result.provider == "openrouter"
+    assert [(a.provider, a.outcome) for a in result.attempts][0] == ("groq", "timeout")
+    assert "deadline" in result.attempts[0].reason
+    assert_no_trace(repr(result.attempts), [key])
+    assert usage_rows(tenant)[0][:2] == ("groq", "timeout")
