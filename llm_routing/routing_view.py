@@ -21,7 +21,7 @@ from django.dispatch import receiver
 from llm_routing import providers
 from tenants import selectors, services
 from tenants.inference_config import InferenceConfig
-from tenants.models import Tenant
+from tenants.models import Tenant, parse_tenant_id
 
 
 @dataclass
@@ -70,8 +70,11 @@ def _load(pk) -> RoutingView:
 
 
 def _pk_for(tenant) -> uuid.UUID:
+    """The tenant's id: a Tenant's own, an id as given (never a slug lookup), or a slug's."""
     if isinstance(tenant, Tenant):
         return tenant.pk
+    if (pk := parse_tenant_id(tenant)) is not None:
+        return pk
     ref = str(tenant)
     found = _refs.get(ref)
     if found and time.monotonic() - found[1] < _ttl():
