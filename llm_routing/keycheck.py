@@ -52,8 +52,8 @@ def test_key(*, provider: str, api_key: str) -> KeyTestResult:
     if not providers.is_known(provider):
         return KeyTestResult(False, f"Unknown provider {str(provider)[:40]!r}.")
     spec = providers.get_provider(provider)
-    if not spec.key_is_well_formed(api_key):
-        return KeyTestResult(False, f"Not a {spec.label} key: expected {spec.key_hint}.")
+    if problem := spec.key_problem(api_key):
+        return KeyTestResult(False, f"Not a {spec.label} key: {problem}.")
     url = spec.base_url + (spec.key_check_path or spec.models_path)
     try:
         reply = http_client.request("GET", url, api_key=api_key)

@@ -7,6 +7,7 @@ here. They validate through the same code as the JSON API (``inference_config.pa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -14,6 +15,39 @@ from django.core.exceptions import ValidationError
 
 from llm_routing import providers
 from tenants import inference_config, services
+
+# A NUL cannot be stored by PostgreSQL; a lone surrogate cannot be encoded into a page.
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+UNSAFE_TEXT_MESSAGE = "Remove the characters that cannot be stored (NUL, unpaired surrogate)."
+
+
+class RefuseUnsafeText:
+    """Form mixin: a NUL or a lone surrogate in any submitted value is an error on its field.
+
+    Browsers cannot send a lone surrogate (Django decodes form bodies with replacement), but
+    forms are also filled from code. The offending characters are replaced by U+FFFD in the
+    data the page shows back, since a page quoting them could not be encoded (a 500).
+    """
+
+    def full_clean(self):
+        unsafe = []
+        if self.is_bound:
+            data = self.data.copy()
+            for name in list(data):
+                values = data.getlist(name) if hasattr(data, "getlist") else [data[name]]
+                if any(isinstance(v, str) and _UNSAFE_TEXT.search(v) for v in values):
+                    unsafe.append(name)
+                    values = [_UNSAFE_TEXT.sub("\ufffd", v) if isinstance(v, str) else v
+                              for v in values]
+                    if hasattr(data, "setlist"):
+                        data.setlist(name, values)
+                    else:
+                        data[name] = values[0]
+            self.data = data
+        super().full_clean()
+        for name in unsafe:
+            field = name.removeprefix(f"{self.prefix}-") if self.prefix else name
+            self.add_error(field if field in self.fields else None, UNSAFE_TEXT_MESSAGE)
 
 
 def _field_for_config_path(path: str) -> str | None:
@@ -34,7 +68,7 @@ def _field_for_config_path(path: str) -> str | None:
     return None
 
 
-class InferenceConfigForm(forms.Form):
+class InferenceConfigForm(RefuseUnsafeText, forms.Form):
     """A tenant's inference config as form fields; ``config_document()`` after validation.
 
     Pass ``config=`` (the current InferenceConfig) for the initial values.
@@ -176,7 +210,7 @@ class InferenceConfigForm(forms.Form):
         return self._config.to_json()
 
 
-class ProviderKeysForm(forms.Form):
+class ProviderKeysForm(RefuseUnsafeText, forms.Form):
     """Set, replace or remove each provider's key.
 
     Inputs are password fields that are never filled in, not even when the form comes

@@ -31,8 +31,8 @@ def token_format_problem(provider: object, token: object) -> str | None:
     if not isinstance(token, str):
         return "must be a string (or null to remove the key)"
     spec = providers.get_provider(provider)
-    if not spec.key_is_well_formed(token):
-        return f"is not a valid {spec.label} key: expected {spec.key_hint}"
+    if problem := spec.key_problem(token):
+        return f"is not a valid {spec.label} key: {problem}"
     return None
 
 
@@ -86,13 +86,21 @@ def tenant_set_tokens(*, tenant: Tenant, tokens: dict[str, Any]) -> dict[str, st
 def tenant_provider_key(*, tenant: Tenant, provider: str) -> str | None:
     """The plaintext key for one provider, or None when none is stored.
 
-    Raises crypto.TokenDecryptionError when a stored key cannot be read: a broken key is
-    never silently treated as "no key". Only the provider client should call this.
+    Raises crypto.TokenDecryptionError when a stored key cannot be read, or cannot be used
+    because it is no longer well formed: a broken key is never silently treated as "no
+    key". Only the provider client should call this.
     """
     ciphertext = (tenant.llm_tokens or {}).get(provider)
     if not ciphertext:
         return None
-    return crypto.decrypt_token(tenant_id=tenant.pk, provider=provider, ciphertext=ciphertext)
+    key = crypto.decrypt_token(tenant_id=tenant.pk, provider=provider, ciphertext=ciphertext)
+    if not providers.is_known(provider) or providers.get_provider(provider).key_problem(key):
+        # Stored before such keys were refused (e.g. with a no-break space): it can never
+        # be sent, so callers treat it like an unreadable key (skip it, say "store it again").
+        raise crypto.TokenDecryptionError(
+            f"The stored {provider} key cannot be sent in an HTTP header; store it again."
+        )
+    return key
 
 
 def _update_status(tenant: Tenant, provider: str, changes: dict[str, Any]) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -15,7 +13,7 @@ import llm_routing
 from llm_routing import providers, throttle
 from llm_routing.screens.common import render_screen, tenant_for
 from tenants import permissions, services
-from tenants.api.base import error_response
+from tenants.api.base import ApiError, error_response, json_object
 from tenants.forms import ProviderKeysForm
 from tenants.permissions import Action
 
@@ -167,9 +165,6 @@ def _json_body(request: HttpRequest) -> tuple[dict, str | None]:
     if len(request.body) > _MAX_TEST_BODY:
         return {}, "The request body is too large for a key test."
     try:
-        payload = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return {}, "The request body is not valid JSON."
-    if not isinstance(payload, dict):
-        return {}, "The request body must be a JSON object."
-    return payload, None
+        return json_object(request.body), None
+    except ApiError as problem:
+        return {}, problem.message

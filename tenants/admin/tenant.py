@@ -8,14 +8,14 @@ from django.contrib.auth import get_user_model
 
 from tenants import inference_config, permissions, selectors, services
 from tenants.admin.scoping import MissingBeforeForbiddenMixin, RolePermissionsMixin
-from tenants.forms import InferenceConfigForm, ProviderKeysForm
+from tenants.forms import InferenceConfigForm, ProviderKeysForm, RefuseUnsafeText
 from tenants.models import Tenant, TenantAPIKey, TenantMembership, timezone_names
 from tenants.permissions import Action
 
 _MODEL_FIELDS = ("name", "slug", "timezone", "is_active")
 
 
-class TenantAdminForm(forms.ModelForm):
+class TenantAdminForm(RefuseUnsafeText, forms.ModelForm):
     """The tenant's own fields plus two sub-forms: ``config_form`` and ``keys_form``.
 
     The page is valid only when all three are, so a bad key or a bad config saves nothing.

@@ -156,6 +156,16 @@ def parse_json_body(request: HttpRequest) -> dict[str, Any]:
         raise too_big from None
     if len(raw) > limit:
         raise too_big
+    return json_object(raw)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` decoded as one JSON object, or ApiError 400: the one JSON reader for bodies.
+
+    Refuses what Python's json would accept but a client cannot mean: duplicate keys,
+    NaN/Infinity, and nesting deep enough to exhaust the parser's recursion (a
+    RecursionError would otherwise be a 500).
+    """
     if not raw.strip():
         raise ApiError(400, "invalid_json", "The body is empty; send a JSON object.")
     try:
