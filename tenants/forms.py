@@ -16,36 +16,44 @@ from django.core.exceptions import ValidationError
 from llm_routing import providers
 from tenants import inference_config, services
 
-# A NUL cannot be stored by PostgreSQL; a lone surrogate cannot be encoded into a page.
-_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
-UNSAFE_TEXT_MESSAGE = "Remove the characters that cannot be stored (NUL, unpaired surrogate)."
+# A NUL cannot be stored by PostgreSQL; a lone surrogate cannot be encoded into a page; a
+# U+FFFD is what Django's decoding left of bytes that were not UTF-8 (such as a surrogate's).
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff\ufffd]")
+UNSAFE_TEXT_MESSAGE = "Remove the NUL characters or text that was not UTF-8: they cannot be stored."
 
 
 class RefuseUnsafeText:
-    """Form mixin: a NUL or a lone surrogate in any submitted value is an error on its field.
+    """Form mixin: a NUL, lone surrogate or U+FFFD in any submitted value (a field's or
+    not) is an error on its field, or on the form.
 
-    Browsers cannot send a lone surrogate (Django decodes form bodies with replacement), but
-    forms are also filled from code. The offending characters are replaced by U+FFFD in the
-    data the page shows back, since a page quoting them could not be encoded (a 500).
+    A client that sends bytes that are not UTF-8 (a surrogate's, say) gets them decoded to
+    U+FFFD by Django, which would otherwise be stored as if typed; forms filled from code can
+    hold real lone surrogates. These are replaced by U+FFFD in the data the page shows back,
+    since a page quoting them could not be encoded (a 500).
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Checked here, before any subclass derives fields from the raw data.
+        self._unsafe_names: list[str] = []
+        if not self.is_bound:
+            return
+        data = self.data.copy()
+        for name in list(data):
+            values = data.getlist(name) if hasattr(data, "getlist") else [data[name]]
+            if any(isinstance(v, str) and _UNSAFE_TEXT.search(v) for v in values):
+                self._unsafe_names.append(name)
+                values = [_UNSAFE_TEXT.sub("\ufffd", v) if isinstance(v, str) else v
+                          for v in values]
+                if hasattr(data, "setlist"):
+                    data.setlist(name, values)
+                else:
+                    data[name] = values[0]
+        self.data = data
+
     def full_clean(self):
-        unsafe = []
-        if self.is_bound:
-            data = self.data.copy()
-            for name in list(data):
-                values = data.getlist(name) if hasattr(data, "getlist") else [data[name]]
-                if any(isinstance(v, str) and _UNSAFE_TEXT.search(v) for v in values):
-                    unsafe.append(name)
-                    values = [_UNSAFE_TEXT.sub("\ufffd", v) if isinstance(v, str) else v
-                              for v in values]
-                    if hasattr(data, "setlist"):
-                        data.setlist(name, values)
-                    else:
-                        data[name] = values[0]
-            self.data = data
         super().full_clean()
-        for name in unsafe:
+        for name in self._unsafe_names:
             field = name.removeprefix(f"{self.prefix}-") if self.prefix else name
             self.add_error(field if field in self.fields else None, UNSAFE_TEXT_MESSAGE)
 

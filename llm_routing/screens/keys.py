@@ -126,11 +126,13 @@ def key_test(request: HttpRequest, tenant_id) -> JsonResponse:
     payload, problem = _json_body(request)
     if problem:
         return error_response(400, "bad_request", problem)
-    provider, key = payload.get("provider"), payload.get("key") or ""
+    provider, key = payload.get("provider"), payload.get("key", "")
     if not providers.is_known(provider):
         return error_response(
             400, "invalid_provider", "Unknown provider.", {"provider": "unknown provider"}
         )
+    # Only a missing, null or empty key means "test the stored one"; 0, false or [] is bad.
+    key = "" if key is None else key
     if not isinstance(key, str):
         return error_response(400, "invalid_key", "The key must be text.", {"key": "not text"})
     key = key.strip()

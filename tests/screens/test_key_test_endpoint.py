@@ -85,6 +85,10 @@ def test_testing_a_provider_with_no_key_at_all_says_so(client_a, tenant_a, stub_
         json.dumps({"provider": "nosuch"}),
         json.dumps({"provider": 5}),
         json.dumps({"provider": "groq", "key": ["x"]}),
+        # Falsy but not text: must not fall back to testing (and recording) the stored key.
+        json.dumps({"provider": "groq", "key": 0}),
+        json.dumps({"provider": "groq", "key": False}),
+        json.dumps({"provider": "groq", "key": []}),
     ],
 )
 def test_bad_requests_get_a_400_with_the_error_shape(client_a, tenant_a, body):
