@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
 
 from llm_routing import providers
 from tenants import selectors, services
@@ -33,6 +34,7 @@ class RoutingView:
     checked_at: float
     _keys: dict[str, str] = field(default_factory=dict, repr=False)
 
+    @sensitive_variables()
     def key_for(self, provider: str) -> str | None:
         """The plaintext key (decrypted once per view). May raise TokenDecryptionError."""
         if provider not in self._keys:

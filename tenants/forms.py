@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.views.decorators.debug import sensitive_variables
 
 from llm_routing import providers
 from tenants import inference_config, services
@@ -262,6 +263,7 @@ class ProviderKeysForm(RefuseUnsafeText, forms.Form):
             for provider in providers.all_providers()
         ]
 
+    @sensitive_variables()
     def clean(self):
         cleaned = super().clean()
         for provider in providers.provider_names():
@@ -276,6 +278,7 @@ class ProviderKeysForm(RefuseUnsafeText, forms.Form):
                 self.add_error(f"key_{provider}", ValidationError(f"This {problem}."))
         return cleaned
 
+    @sensitive_variables()
     def changes(self) -> dict[str, str | None]:
         """provider -> new key, or None to remove; providers left alone are absent."""
         if not self.is_valid():

@@ -10,9 +10,10 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from llm_routing import providers
-from tenants import crypto, inference_config
+from tenants import crypto, inference_config, live_keys
 from tenants.models import Tenant, TenantAPIKey
 
 
@@ -24,8 +25,12 @@ class TokenValidationError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+@sensitive_variables()
 def token_format_problem(provider: object, token: object) -> str | None:
-    """Why ``token`` cannot be a key for ``provider`` (None when it can). Never echoes it."""
+    """Why ``token`` cannot be a key for ``provider`` (None when it can). Never echoes it.
+
+    A well-formed key is remembered for redaction (``tenants.live_keys``) from here on.
+    """
     if not providers.is_known(provider):
         return f"unknown provider; known: {', '.join(providers.provider_names())}"
     if not isinstance(token, str):
@@ -33,6 +38,7 @@ def token_format_problem(provider: object, token: object) -> str | None:
     spec = providers.get_provider(provider)
     if problem := spec.key_problem(token):
         return f"is not a valid {spec.label} key: {problem}"
+    live_keys.remember(token)
     return None
 
 
@@ -40,6 +46,7 @@ def _now_iso() -> str:
     return timezone.now().isoformat()
 
 
+@sensitive_variables()
 def tenant_set_tokens(*, tenant: Tenant, tokens: dict[str, Any]) -> dict[str, str]:
     """Set, replace (a string) or remove (None) provider keys; untouched providers stay.
 
@@ -83,6 +90,7 @@ def tenant_set_tokens(*, tenant: Tenant, tokens: dict[str, Any]) -> dict[str, st
     return outcome
 
 
+@sensitive_variables()
 def tenant_provider_key(*, tenant: Tenant, provider: str) -> str | None:
     """The plaintext key for one provider, or None when none is stored.
 

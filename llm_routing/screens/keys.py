@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 import llm_routing
@@ -37,6 +38,8 @@ def _with_datetimes(entry: dict) -> dict:
     return shown
 
 
+@sensitive_post_parameters()
+@sensitive_variables("form", "typed")
 @require_http_methods(["GET", "POST"])
 def keys_page(request: HttpRequest, tenant_id) -> HttpResponse:
     """Every member sees the keys' status; saving needs ``CHANGE_KEYS``."""
@@ -105,6 +108,7 @@ def key_remove(request: HttpRequest, tenant_id, provider: str) -> HttpResponse:
     )
 
 
+@sensitive_variables("payload", "key")
 @require_POST
 def key_test(request: HttpRequest, tenant_id) -> JsonResponse:
     """Check a typed key (or, when none is typed, the stored one) without saving it.

@@ -28,6 +28,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 
 from tenants import permissions, selectors, services
 from tenants.permissions import Action
@@ -213,6 +214,7 @@ def tenant_endpoint(actions: Mapping[str, Action], json_body: bool = False) -> C
     def decorator(view: Callable) -> Callable:
         @csrf_exempt
         @functools.wraps(view)
+        @sensitive_variables("payload")  # a key test or a key save carries keys
         def wrapper(request: HttpRequest, tenant_id, **kwargs) -> HttpResponse:
             try:
                 principal, api_key = _authenticate(request)
