@@ -233,6 +233,11 @@ CRONTAB_LOCK_JOBS = True
 CRONTAB_COMMAND_SUFFIX = "2>&1"
 
 # --- Logging: provider keys are scrubbed from every record as a last line of defence --------
+# config.logging.configure applies LOGGING, then redacts every log record any logger makes
+# (a LogRecord factory); error pages and mails go through the key-safe reporter and filter.
+LOGGING_CONFIG = "config.logging.configure"
+DEFAULT_EXCEPTION_REPORTER = "config.error_reports.KeySafeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.KeySafeReporterFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

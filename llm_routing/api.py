@@ -6,6 +6,8 @@ and body checks come from ``tenants.api.base.tenant_endpoint``.
 
 from __future__ import annotations
 
+from django.views.decorators.debug import sensitive_variables
+
 from llm_routing import keycheck, model_lists, providers, throttle
 from tenants.api.base import ApiError, tenant_endpoint
 from tenants.permissions import Action
@@ -14,6 +16,7 @@ _KEY_TEST_FIELDS = {"provider", "api_key"}
 
 
 @tenant_endpoint({"POST": Action.TEST_KEYS}, json_body=True)
+@sensitive_variables("payload", "api_key")
 def llm_token_test(request, *, tenant, payload):
     decision = throttle.key_test(principal=request.api_principal, tenant_id=tenant.pk)
     if not decision.allowed:

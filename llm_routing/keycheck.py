@@ -8,8 +8,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.views.decorators.debug import sensitive_variables
+
 from llm_routing import http_client, providers
-from tenants import selectors, services
+from tenants import live_keys, selectors, services
 from tenants.crypto import TokenDecryptionError
 
 
@@ -47,13 +49,15 @@ def _details(provider: providers.Provider, content: bytes) -> dict[str, Any]:
     return {"models_visible": len(rows)} if isinstance(rows, list) else {}
 
 
+@sensitive_variables()
 def test_key(*, provider: str, api_key: str) -> KeyTestResult:
     """Check ``api_key`` against ``provider`` with one real call."""
     if not providers.is_known(provider):
         return KeyTestResult(False, f"Unknown provider {str(provider)[:40]!r}.")
     spec = providers.get_provider(provider)
-    if not spec.key_is_well_formed(api_key):
-        return KeyTestResult(False, f"Not a {spec.label} key: expected {spec.key_hint}.")
+    if problem := spec.key_problem(api_key):
+        return KeyTestResult(False, f"Not a {spec.label} key: {problem}.")
+    live_keys.remember(api_key)
     url = spec.base_url + (spec.key_check_path or spec.models_path)
     try:
         reply = http_client.request("GET", url, api_key=api_key)
@@ -78,6 +82,7 @@ def test_key(*, provider: str, api_key: str) -> KeyTestResult:
     return KeyTestResult(True, message, details)
 
 
+@sensitive_variables()
 def test_stored_key(*, tenant: Any, provider: str) -> KeyTestResult:
     """Test the tenant's stored key for ``provider`` and record the result on the tenant."""
     tenant = selectors.resolve_tenant(tenant)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.views.decorators.debug import sensitive_variables
 
 from llm_routing import catalogue, clock, http_client, providers
 from tenants import selectors, services
@@ -56,6 +57,7 @@ def _normalise(provider: str, row: Any) -> dict[str, Any] | None:
     }
 
 
+@sensitive_variables()
 def _fetch(spec: providers.Provider, api_key: str | None) -> list[dict[str, Any]]:
     """The provider's live list. Raises LookupError (with a key-free reason) on failure."""
     try:
@@ -88,6 +90,7 @@ def _catalogue_answer(provider: str, error: str | None) -> dict[str, Any]:
     return answer
 
 
+@sensitive_variables("api_key")
 def _for_provider(tenant, spec: providers.Provider) -> dict[str, Any]:
     try:
         api_key = services.tenant_provider_key(tenant=tenant, provider=spec.name)

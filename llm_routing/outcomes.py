@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.views.decorators.debug import sensitive_variables
+
 from llm_routing.http_client import HttpReply, TransportFailure, scrub
 
 SUCCESS = "success"
@@ -85,12 +87,14 @@ def provider_cost(value: Any) -> Decimal | None:
     return cost if cost.is_finite() and 0 <= cost < 10**6 else None
 
 
+@sensitive_variables("secret")
 def _error_message(data: Any, secret: str | None) -> str:
     error = data.get("error") if isinstance(data, dict) else None
     message = error.get("message") if isinstance(error, dict) else error
     if not isinstance(message, str):
         return ""
-    return scrub(" ".join(message.split()), secret)[:200]
+    # Scrub first: collapsing whitespace first would hide a key that has some inside.
+    return " ".join(scrub(message, secret).split())[:200]
 
 
 def _decode(content: bytes) -> Any:
@@ -119,6 +123,7 @@ def _is_context_length(data: Any, said: str) -> bool:
     return code == CONTEXT_LENGTH_EXCEEDED or bool(_CONTEXT_WORDS.search(said))
 
 
+@sensitive_variables("secret")
 def _http_error(reply: HttpReply, secret: str | None) -> ProviderError:
     status = reply.status_code
     data = _decode(reply.content)
@@ -164,6 +169,7 @@ def _bad_200(status: int, error_type: str, what: str) -> ProviderError:
     )
 
 
+@sensitive_variables("secret")
 def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None) -> Completion:
     """The completion in a provider's answer, or ProviderError saying what went wrong."""
     status = reply.status_code
@@ -258,6 +264,7 @@ def _said(message: str, secret: str | None) -> str:
     return " ".join(scrub(message, secret).split())[:300]
 
 
+@sensitive_variables("secret")
 def classify_stream_broken(broken: StreamBroken, *, secret: str | None) -> ProviderError:
     said = _said(broken.message, secret)
     return ProviderError(
@@ -269,6 +276,7 @@ def classify_stream_broken(broken: StreamBroken, *, secret: str | None) -> Provi
     )
 
 
+@sensitive_variables("secret")
 def classify_stream_end(
     ended: StreamEnded, *, requested_model: str, secret: str | None
 ) -> Completion:

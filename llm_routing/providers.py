@@ -61,8 +61,31 @@ class Provider:
             float(own.get("gap", settings.LLM_STREAM_GAP_TIMEOUT)),
         )
 
-    def key_is_well_formed(self, key: str) -> bool:
-        return isinstance(key, str) and bool(self.key_pattern.fullmatch(key))
+    def key_problem(self, key: object) -> str | None:
+        """Why ``key`` cannot be this provider's key (None when it can). Never quotes it.
+
+        The one check of a key's form, for every provider and every path (save, test,
+        use): a key travels in an HTTP header, so whatever the provider's pattern says,
+        only visible ASCII is allowed (no spaces, no control or non-ASCII characters such
+        as a no-break space pasted with the key).
+        """
+        if not isinstance(key, str):
+            return "must be a string"
+        if not _HEADER_SAFE.fullmatch(key):
+            return (
+                "contains a character an HTTP header cannot carry "
+                "(only visible ASCII: no spaces, control or non-ASCII characters)"
+            )
+        if not self.key_pattern.fullmatch(key):
+            return f"expected {self.key_hint}"
+        return None
+
+    def key_is_well_formed(self, key: object) -> bool:
+        return self.key_problem(key) is None
+
+
+# What an Authorization header value can carry: visible ASCII, nothing else.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 _BUILTIN = (

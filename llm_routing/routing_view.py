@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
 
 from llm_routing import providers
 from tenants import selectors, services
 from tenants.inference_config import InferenceConfig
-from tenants.models import Tenant
+from tenants.models import Tenant, parse_tenant_id
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RoutingView:
     checked_at: float
     _keys: dict[str, str] = field(default_factory=dict, repr=False)
 
+    @sensitive_variables()
     def key_for(self, provider: str) -> str | None:
         """The plaintext key (decrypted once per view). May raise TokenDecryptionError."""
         if provider not in self._keys:
@@ -70,8 +72,11 @@ def _load(pk) -> RoutingView:
 
 
 def _pk_for(tenant) -> uuid.UUID:
+    """The tenant's id: a Tenant's own, an id as given (never a slug lookup), or a slug's."""
     if isinstance(tenant, Tenant):
         return tenant.pk
+    if (pk := parse_tenant_id(tenant)) is not None:
+        return pk
     ref = str(tenant)
     found = _refs.get(ref)
     if found and time.monotonic() - found[1] < _ttl():

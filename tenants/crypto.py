@@ -22,6 +22,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
+
+from tenants import live_keys
 
 _FORMAT_VERSION = 1
 
@@ -91,7 +94,9 @@ def _reset_keys(*, setting: str, **kwargs) -> None:
         _fernets.cache_clear()
 
 
+@sensitive_variables()
 def encrypt_token(*, tenant_id, provider: str, token: str) -> str:
+    live_keys.remember(token)
     payload = json.dumps(
         {"v": _FORMAT_VERSION, "t": str(tenant_id), "p": provider, "k": token},
         separators=(",", ":"),
@@ -99,6 +104,7 @@ def encrypt_token(*, tenant_id, provider: str, token: str) -> str:
     return _fernets()[1].encrypt(payload.encode("utf-8")).decode("ascii")
 
 
+@sensitive_variables()
 def decrypt_token(*, tenant_id, provider: str, ciphertext: str) -> str:
     slot = f"the {provider} key of tenant {tenant_id}"
     try:
@@ -118,6 +124,7 @@ def decrypt_token(*, tenant_id, provider: str, ciphertext: str) -> str:
             f"{slot} holds a ciphertext written for another tenant or provider; "
             "it was copied, not saved here, and is refused"
         )
+    live_keys.remember(payload["k"])
     return payload["k"]
 
 

@@ -7,13 +7,56 @@ here. They validate through the same code as the JSON API (``inference_config.pa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.views.decorators.debug import sensitive_variables
 
 from llm_routing import providers
 from tenants import inference_config, services
+
+# A NUL cannot be stored by PostgreSQL; a lone surrogate cannot be encoded into a page; a
+# U+FFFD is what Django's decoding left of bytes that were not UTF-8 (such as a surrogate's).
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff\ufffd]")
+UNSAFE_TEXT_MESSAGE = "Remove the NUL characters or text that was not UTF-8: they cannot be stored."
+
+
+class RefuseUnsafeText:
+    """Form mixin: a NUL, lone surrogate or U+FFFD in any submitted value (a field's or
+    not) is an error on its field, or on the form.
+
+    A client that sends bytes that are not UTF-8 (a surrogate's, say) gets them decoded to
+    U+FFFD by Django, which would otherwise be stored as if typed; forms filled from code can
+    hold real lone surrogates. These are replaced by U+FFFD in the data the page shows back,
+    since a page quoting them could not be encoded (a 500).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Checked here, before any subclass derives fields from the raw data.
+        self._unsafe_names: list[str] = []
+        if not self.is_bound:
+            return
+        data = self.data.copy()
+        for name in list(data):
+            values = data.getlist(name) if hasattr(data, "getlist") else [data[name]]
+            if any(isinstance(v, str) and _UNSAFE_TEXT.search(v) for v in values):
+                self._unsafe_names.append(name)
+                values = [_UNSAFE_TEXT.sub("\ufffd", v) if isinstance(v, str) else v
+                          for v in values]
+                if hasattr(data, "setlist"):
+                    data.setlist(name, values)
+                else:
+                    data[name] = values[0]
+        self.data = data
+
+    def full_clean(self):
+        super().full_clean()
+        for name in self._unsafe_names:
+            field = name.removeprefix(f"{self.prefix}-") if self.prefix else name
+            self.add_error(field if field in self.fields else None, UNSAFE_TEXT_MESSAGE)
 
 
 def _field_for_config_path(path: str) -> str | None:
@@ -34,7 +77,7 @@ def _field_for_config_path(path: str) -> str | None:
     return None
 
 
-class InferenceConfigForm(forms.Form):
+class InferenceConfigForm(RefuseUnsafeText, forms.Form):
     """A tenant's inference config as form fields; ``config_document()`` after validation.
 
     Pass ``config=`` (the current InferenceConfig) for the initial values.
@@ -176,7 +219,7 @@ class InferenceConfigForm(forms.Form):
         return self._config.to_json()
 
 
-class ProviderKeysForm(forms.Form):
+class ProviderKeysForm(RefuseUnsafeText, forms.Form):
     """Set, replace or remove each provider's key.
 
     Inputs are password fields that are never filled in, not even when the form comes
@@ -220,6 +263,7 @@ class ProviderKeysForm(forms.Form):
             for provider in providers.all_providers()
         ]
 
+    @sensitive_variables()
     def clean(self):
         cleaned = super().clean()
         for provider in providers.provider_names():
@@ -234,6 +278,7 @@ class ProviderKeysForm(forms.Form):
                 self.add_error(f"key_{provider}", ValidationError(f"This {problem}."))
         return cleaned
 
+    @sensitive_variables()
     def changes(self) -> dict[str, str | None]:
         """provider -> new key, or None to remove; providers left alone are absent."""
         if not self.is_valid():

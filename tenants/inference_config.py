@@ -3,6 +3,9 @@
 Raw JSON from the API, the admin or the database is parsed here, once, into an
 ``InferenceConfig``; the rest of the code reads attributes, never raw dicts. Errors name
 the field (``provider_models.groq``) so API clients and admin forms can show them in place.
+
+Every string a parsed config holds is a registry provider name or a printable model name:
+no NULs, control characters or lone surrogates reach the database or a page.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def _provider_name_error(value: object) -> str | None:
     if not isinstance(value, str):
         return "must be a provider name (a string)"
     if not providers.is_known(value):
-        return f"unknown provider {value!r}; known: {', '.join(providers.provider_names())}"
+        return f"unknown provider {value[:40]!r}; known: {', '.join(providers.provider_names())}"
     return None
 
 
@@ -133,7 +136,10 @@ def parse(data: object) -> InferenceConfig:
                 errors[path] = problem
             elif not isinstance(model, str) or not model.strip():
                 errors[path] = "must be a non-empty model name"
-            elif len(model) > MAX_MODEL_NAME_LENGTH or any(ord(c) < 32 for c in model):
+            elif len(model) > MAX_MODEL_NAME_LENGTH or not model.isprintable():
+                # isprintable() is False for NULs and other control characters, lone
+                # surrogates (which PostgreSQL cannot store and no page can encode) and
+                # separators other than the space.
                 errors[path] = f"must be at most {MAX_MODEL_NAME_LENGTH} printable characters"
             else:
                 provider_models[provider] = model.strip()

@@ -23,10 +23,36 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IANA time zone name (like Europe/Paris).")
 
 
+def parse_tenant_id(value: object) -> uuid.UUID | None:
+    """The UUID that ``value`` spells in any form ``uuid.UUID`` reads, or None.
+
+    Internal callers name a tenant by id or by slug; whatever parses here is an id and
+    is looked up as one only, never as a slug (see ``validate_slug_is_not_an_id``).
+    """
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def validate_slug_is_not_an_id(value: str) -> None:
+    """A slug that reads as a UUID could pass for another tenant's id: refused."""
+    if parse_tenant_id(value) is not None:
+        raise ValidationError(
+            "A slug cannot read as a tenant id (a UUID); add a letter outside a-f.",
+            code="slug_is_an_id",
+        )
+
+
 class Tenant(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=64, unique=True)
+    # Never UUID-shaped: internal callers pass "an id or a slug", and an id always wins.
+    slug = models.SlugField(max_length=64, unique=True, validators=[validate_slug_is_not_an_id])
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     is_active = models.BooleanField(default=True)
     # provider -> Fernet ciphertext (see tenants.crypto). Never plaintext.

@@ -8,14 +8,12 @@ with each, is decided by ``tenants.permissions`` (roles on memberships).
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
 from tenants import permissions
-from tenants.models import Tenant, TenantAPIKey
+from tenants.models import Tenant, TenantAPIKey, parse_tenant_id
 from tenants.permissions import Action
 
 
@@ -44,15 +42,19 @@ def get_tenant_for_api_key(api_key: TenantAPIKey, tenant_id) -> Tenant:
 
 
 def resolve_tenant(tenant) -> Tenant:
-    """A Tenant from a Tenant, its id or its slug (for internal callers such as the router)."""
+    """A Tenant from a Tenant, its id or its slug (for internal callers such as the router).
+
+    Anything that reads as a UUID is an id and is looked up by primary key only: a slug
+    can never stand in for another tenant's id (and slugs that read as UUIDs are refused).
+    Raises Tenant.DoesNotExist.
+    """
     if isinstance(tenant, Tenant):
         return tenant
-    lookup = Tenant.objects.filter(slug=str(tenant))
-    try:
-        lookup = lookup | Tenant.objects.filter(pk=uuid.UUID(str(tenant)))
-    except ValueError:
-        pass
-    found = lookup.first()
+    found = None
+    if (pk := parse_tenant_id(tenant)) is not None:
+        found = Tenant.objects.filter(pk=pk).first()
+    elif isinstance(tenant, str):
+        found = Tenant.objects.filter(slug=tenant).first()
     if found is None:
-        raise Tenant.DoesNotExist(f"No tenant with id or slug {tenant!r}.")
+        raise Tenant.DoesNotExist(f"No tenant with id or slug {str(tenant)[:100]!r}.")
     return found

@@ -10,9 +10,10 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from llm_routing import providers
-from tenants import crypto, inference_config
+from tenants import crypto, inference_config, live_keys
 from tenants.models import Tenant, TenantAPIKey
 
 
@@ -24,15 +25,20 @@ class TokenValidationError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+@sensitive_variables()
 def token_format_problem(provider: object, token: object) -> str | None:
-    """Why ``token`` cannot be a key for ``provider`` (None when it can). Never echoes it."""
+    """Why ``token`` cannot be a key for ``provider`` (None when it can). Never echoes it.
+
+    A well-formed key is remembered for redaction (``tenants.live_keys``) from here on.
+    """
     if not providers.is_known(provider):
         return f"unknown provider; known: {', '.join(providers.provider_names())}"
     if not isinstance(token, str):
         return "must be a string (or null to remove the key)"
     spec = providers.get_provider(provider)
-    if not spec.key_is_well_formed(token):
-        return f"is not a valid {spec.label} key: expected {spec.key_hint}"
+    if problem := spec.key_problem(token):
+        return f"is not a valid {spec.label} key: {problem}"
+    live_keys.remember(token)
     return None
 
 
@@ -40,6 +46,7 @@ def _now_iso() -> str:
     return timezone.now().isoformat()
 
 
+@sensitive_variables()
 def tenant_set_tokens(*, tenant: Tenant, tokens: dict[str, Any]) -> dict[str, str]:
     """Set, replace (a string) or remove (None) provider keys; untouched providers stay.
 
@@ -83,16 +90,25 @@ def tenant_set_tokens(*, tenant: Tenant, tokens: dict[str, Any]) -> dict[str, st
     return outcome
 
 
+@sensitive_variables()
 def tenant_provider_key(*, tenant: Tenant, provider: str) -> str | None:
     """The plaintext key for one provider, or None when none is stored.
 
-    Raises crypto.TokenDecryptionError when a stored key cannot be read: a broken key is
-    never silently treated as "no key". Only the provider client should call this.
+    Raises crypto.TokenDecryptionError when a stored key cannot be read, or cannot be used
+    because it is no longer well formed: a broken key is never silently treated as "no
+    key". Only the provider client should call this.
     """
     ciphertext = (tenant.llm_tokens or {}).get(provider)
     if not ciphertext:
         return None
-    return crypto.decrypt_token(tenant_id=tenant.pk, provider=provider, ciphertext=ciphertext)
+    key = crypto.decrypt_token(tenant_id=tenant.pk, provider=provider, ciphertext=ciphertext)
+    if not providers.is_known(provider) or providers.get_provider(provider).key_problem(key):
+        # Stored before such keys were refused (e.g. with a no-break space): it can never
+        # be sent, so callers treat it like an unreadable key (skip it, say "store it again").
+        raise crypto.TokenDecryptionError(
+            f"The stored {provider} key cannot be sent in an HTTP header; store it again."
+        )
+    return key
 
 
 def _update_status(tenant: Tenant, provider: str, changes: dict[str, Any]) -> None:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 import llm_routing
 from llm_routing import providers, throttle
 from llm_routing.screens.common import render_screen, tenant_for
 from tenants import permissions, services
-from tenants.api.base import error_response
+from tenants.api.base import ApiError, error_response, json_object
 from tenants.forms import ProviderKeysForm
 from tenants.permissions import Action
 
@@ -39,6 +38,8 @@ def _with_datetimes(entry: dict) -> dict:
     return shown
 
 
+@sensitive_post_parameters()
+@sensitive_variables("form", "typed")
 @require_http_methods(["GET", "POST"])
 def keys_page(request: HttpRequest, tenant_id) -> HttpResponse:
     """Every member sees the keys' status; saving needs ``CHANGE_KEYS``."""
@@ -107,6 +108,7 @@ def key_remove(request: HttpRequest, tenant_id, provider: str) -> HttpResponse:
     )
 
 
+@sensitive_variables("payload", "key")
 @require_POST
 def key_test(request: HttpRequest, tenant_id) -> JsonResponse:
     """Check a typed key (or, when none is typed, the stored one) without saving it.
@@ -128,11 +130,13 @@ def key_test(request: HttpRequest, tenant_id) -> JsonResponse:
     payload, problem = _json_body(request)
     if problem:
         return error_response(400, "bad_request", problem)
-    provider, key = payload.get("provider"), payload.get("key") or ""
+    provider, key = payload.get("provider"), payload.get("key", "")
     if not providers.is_known(provider):
         return error_response(
             400, "invalid_provider", "Unknown provider.", {"provider": "unknown provider"}
         )
+    # Only a missing, null or empty key means "test the stored one"; 0, false or [] is bad.
+    key = "" if key is None else key
     if not isinstance(key, str):
         return error_response(400, "invalid_key", "The key must be text.", {"key": "not text"})
     key = key.strip()
@@ -167,9 +171,6 @@ def _json_body(request: HttpRequest) -> tuple[dict, str | None]:
     if len(request.body) > _MAX_TEST_BODY:
         return {}, "The request body is too large for a key test."
     try:
-        payload = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return {}, "The request body is not valid JSON."
-    if not isinstance(payload, dict):
-        return {}, "The request body must be a JSON object."
-    return payload, None
+        return json_object(request.body), None
+    except ApiError as problem:
+        return {}, problem.message

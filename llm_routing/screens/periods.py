@@ -13,10 +13,18 @@ from dataclasses import dataclass
 
 from django import forms
 
+from tenants.forms import RefuseUnsafeText
+
 PRESETS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30)}
 DEFAULT = "24h"
 MAX_CUSTOM_DAYS = 366
 HOURLY_UP_TO = dt.timedelta(days=7)
+# Custom dates must fall in this window. At the calendar's edges a range's bounds (local
+# midnights in UTC, the day after the last date, the summary's whole days) overflow
+# datetime: 0001-01-01 in UTC+14, 9999-12-31. No usage predates the epoch, and a year of
+# margin at the far end keeps every step a day or a week past a bound inside the calendar.
+FIRST_DATE = dt.date(1970, 1, 1)
+LAST_DATE = dt.date(9998, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class Period:
         return days
 
 
-class PeriodForm(forms.Form):
+class PeriodForm(RefuseUnsafeText, forms.Form):
     period = forms.ChoiceField(
         choices=[
             ("24h", "Last 24 hours"),
@@ -76,6 +84,12 @@ class PeriodForm(forms.Form):
         if cleaned.get("period") != "custom" or self.errors:
             return cleaned
         start, end = cleaned.get("start"), cleaned.get("end")
+        for name, day in (("start", start), ("end", end)):
+            if day is not None and not FIRST_DATE <= day <= LAST_DATE:
+                self.add_error(name, f"Choose a date from {FIRST_DATE} to {LAST_DATE}.")
+                start = end = None if name == "start" else start
+        if self.errors:
+            return cleaned
         if start is None:
             self.add_error("start", "Choose the first day of the range.")
         if end is None:

@@ -10,11 +10,12 @@ from django.utils.translation import ngettext
 
 from tenants import selectors, services
 from tenants.admin.scoping import TenantScopedAdmin
+from tenants.forms import RefuseUnsafeText
 from tenants.models import Tenant, TenantAPIKey
 from tenants.permissions import Action
 
 
-class APIKeyCreateForm(forms.Form):
+class APIKeyCreateForm(RefuseUnsafeText, forms.Form):
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.none())
     name = forms.CharField(
         max_length=services.API_KEY_NAME_MAX_LENGTH,

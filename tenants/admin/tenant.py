@@ -5,17 +5,19 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from tenants import inference_config, permissions, selectors, services
 from tenants.admin.scoping import MissingBeforeForbiddenMixin, RolePermissionsMixin
-from tenants.forms import InferenceConfigForm, ProviderKeysForm
+from tenants.forms import InferenceConfigForm, ProviderKeysForm, RefuseUnsafeText
 from tenants.models import Tenant, TenantAPIKey, TenantMembership, timezone_names
 from tenants.permissions import Action
 
 _MODEL_FIELDS = ("name", "slug", "timezone", "is_active")
 
 
-class TenantAdminForm(forms.ModelForm):
+class TenantAdminForm(RefuseUnsafeText, forms.ModelForm):
     """The tenant's own fields plus two sub-forms: ``config_form`` and ``keys_form``.
 
     The page is valid only when all three are, so a bad key or a bad config saves nothing.
@@ -158,6 +160,11 @@ class TenantAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, admin.Model
     )
     inlines = (TenantMembershipInline, TenantAPIKeyInline)
 
+    # The add and change pages post provider keys: hidden from error pages and mails.
+    @method_decorator(sensitive_post_parameters())
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def get_queryset(self, request):
         return selectors.tenants_for_user(request.user).order_by(*Tenant._meta.ordering)
 
@@ -185,6 +192,7 @@ class TenantAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, admin.Model
     def preferred_provider(self, obj: Tenant) -> str:
         return obj.config.preferred_provider
 
+    @method_decorator(sensitive_variables())
     def save_model(self, request, obj, form, change):
         if change:
             # Only the fields on the form: the key and config JSON go through services,

@@ -28,6 +28,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 
 from tenants import permissions, selectors, services
 from tenants.permissions import Action
@@ -156,6 +157,16 @@ def parse_json_body(request: HttpRequest) -> dict[str, Any]:
         raise too_big from None
     if len(raw) > limit:
         raise too_big
+    return json_object(raw)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` decoded as one JSON object, or ApiError 400: the one JSON reader for bodies.
+
+    Refuses what Python's json would accept but a client cannot mean: duplicate keys,
+    NaN/Infinity, and nesting deep enough to exhaust the parser's recursion (a
+    RecursionError would otherwise be a 500).
+    """
     if not raw.strip():
         raise ApiError(400, "invalid_json", "The body is empty; send a JSON object.")
     try:
@@ -203,6 +214,7 @@ def tenant_endpoint(actions: Mapping[str, Action], json_body: bool = False) -> C
     def decorator(view: Callable) -> Callable:
         @csrf_exempt
         @functools.wraps(view)
+        @sensitive_variables("payload")  # a key test or a key save carries keys
         def wrapper(request: HttpRequest, tenant_id, **kwargs) -> HttpResponse:
             try:
                 principal, api_key = _authenticate(request)

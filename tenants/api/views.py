@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from tenants import inference_config, services
 from tenants.api.base import ApiError, tenant_endpoint
@@ -11,6 +12,7 @@ from tenants.permissions import Action
 
 
 @tenant_endpoint({"GET": Action.VIEW_TENANT, "PUT": Action.CHANGE_KEYS}, json_body=True)
+@sensitive_variables("payload")
 def llm_tokens(request: HttpRequest, *, tenant: Tenant, payload) -> dict:
     """GET: what may be shown about each provider's key. PUT: set (string) or remove (null)."""
     if request.method == "PUT":

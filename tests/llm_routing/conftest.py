@@ -1,12 +1,11 @@
 import logging
-import secrets
-import string
 
 import pytest
 from django.core.cache import cache
 
 from tenants import services
 from tenants.models import Tenant
+from tests.canaries import canary_key, canary_keys  # noqa: F401  (canary_key: for the tests)
 
 
 @pytest.fixture(autouse=True)
@@ -25,16 +24,6 @@ def _forget_usage_model_ids():
     from usage import writer
 
     writer.forget_model_ids()
-
-
-def canary_key(provider: str) -> str:
-    """A key of the provider's real shape, made at run time (never committed)."""
-    alnum = string.ascii_letters + string.digits
-    if provider == "groq":
-        return "gsk_" + "".join(secrets.choice(alnum) for _ in range(52))
-    if provider == "openrouter":
-        return "sk-or-v1-" + secrets.token_hex(32)
-    return "canary" + "".join(secrets.choice(alnum) for _ in range(30))
 
 
 @pytest.fixture
@@ -66,7 +55,7 @@ def usage_rows(tenant) -> list[tuple[str, str, int]]:
 @pytest.fixture
 def canary_tenant(db, stub_provider):
     """A tenant holding a canary key of each provider's real shape (made at run time)."""
-    keys = {p: canary_key(p) for p in ("groq", "openrouter", "llm7")}
+    keys = canary_keys()
     tenant = Tenant.objects.create(name="Canary", slug="canary")
     services.tenant_set_tokens(tenant=tenant, tokens=keys)
     return tenant, keys

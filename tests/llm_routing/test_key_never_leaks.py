@@ -9,8 +9,21 @@ from django.core.management import call_command
 
 import llm_routing
 from llm_routing import RoutingError, complete, keycheck
+from tenants import services
+from tenants.models import Tenant
+from tests.canaries import ODD_PROVIDER, canary_keys, odd_provider_spec
 
 HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def canary_tenant_of_every_shape(db, stub_provider, settings):
+    """A tenant holding a canary key of every shape: the built-ins and an odd extra one."""
+    settings.LLM_EXTRA_PROVIDERS = [odd_provider_spec(stub_provider.base_url(ODD_PROVIDER))]
+    keys = canary_keys("groq", "openrouter", "llm7", ODD_PROVIDER)
+    tenant = Tenant.objects.create(name="Canary", slug="canary")
+    services.tenant_set_tokens(tenant=tenant, tokens=keys)
+    return tenant, keys
 
 
 def assert_nowhere(keys, *texts):
@@ -114,3 +127,32 @@ def test_llm_chat_output_never_carries_the_key(canary_tenant, capsys, all_logs):
         call_command("llm_chat", "hello", tenant="canary")
     out = capsys.readouterr()
     assert_nowhere(keys, out.out, out.err, str(caught.value), all_logs.text)
+
+
+def test_a_provider_quoting_the_key_in_a_response_header_leaves_no_trace_in_debug_logs(
+    canary_tenant_of_every_shape, stub_provider, all_logs
+):
+    tenant, keys = canary_tenant_of_every_shape
+    for provider, key in keys.items():
+        stub_provider.accept_key(provider, key)  # so the queued answer is the one sent
+        challenge = f'Bearer error="invalid_token", token="{key}"'
+        stub_provider.enqueue(provider, 401, {"WWW-Authenticate": challenge}, {"error": "no"})
+    with pytest.raises(RoutingError):
+        complete(tenant=tenant, messages=HI)
+    # httpcore's DEBUG trace quotes every response header: proof the header was logged.
+    assert "invalid_token" in all_logs.text and "receive_response_headers" in all_logs.text
+    assert_nowhere(keys, all_logs.text, repr([(r.msg, r.args) for r in all_logs.records]))
+
+
+def test_a_provider_echoing_a_key_with_spaces_has_all_of_it_scrubbed():
+    from llm_routing import outcomes
+    from llm_routing.http_client import HttpReply
+
+    # No key may hold a space any more, but scrubbing must not depend on that.
+    secret = "legacy  key\twith   spaces-0123456789"
+    body = json.dumps({"error": {"message": f"bad key:  {secret}  ok"}}).encode()
+    with pytest.raises(outcomes.ProviderError) as caught:
+        outcomes.classify_reply(HttpReply(401, {}, body), requested_model="m", secret=secret)
+    assert "[redacted]" in caught.value.reason
+    for part in ("legacy", "spaces-0123456789"):
+        assert part not in caught.value.reason

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 import shutil
-import string
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from tenants.models import Tenant, TenantMembership
-
-
-def _alnum(n: int) -> str:
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(n))
+from tests import canaries
 
 
 @pytest.fixture
 def canary_keys() -> dict[str, str]:
     """Well-formed keys made at run time, so a leak of any of them can be searched for."""
-    return {
-        "groq": "gsk_" + _alnum(52),
-        "openrouter": "sk-or-v1-" + secrets.token_hex(32),
-        "llm7": "canary-" + _alnum(24),
-    }
+    return canaries.canary_keys()
 
 
 @pytest.fixture

@@ -61,3 +61,12 @@ def test_the_tenant_change_page_links_to_its_three_screens(client, superuser, te
 
     for name in ("screens:keys", "screens:providers", "screens:usage"):
         assert reverse(name, args=[tenant_a.pk]) in page
+
+
+def test_a_search_with_a_nul_is_an_error_message_not_a_500(client_a, tenant_a):
+    # PostgreSQL refuses a NUL in a query string: it must never reach the database.
+    response = client_a.get(reverse("screens:index") + "?q=alp%00ha")
+
+    assert response.status_code == 200
+    assert "Search: " in response.content.decode()
+    assert tenant_a.name in response.content.decode()  # the unfiltered list

@@ -85,6 +85,10 @@ def test_testing_a_provider_with_no_key_at_all_says_so(client_a, tenant_a, stub_
         json.dumps({"provider": "nosuch"}),
         json.dumps({"provider": 5}),
         json.dumps({"provider": "groq", "key": ["x"]}),
+        # Falsy but not text: must not fall back to testing (and recording) the stored key.
+        json.dumps({"provider": "groq", "key": 0}),
+        json.dumps({"provider": "groq", "key": False}),
+        json.dumps({"provider": "groq", "key": []}),
     ],
 )
 def test_bad_requests_get_a_400_with_the_error_shape(client_a, tenant_a, body):
@@ -113,3 +117,16 @@ def test_a_test_with_the_csrf_header_from_the_page_goes_through(
 
 def test_only_post_is_allowed(client_a, tenant_a):
     assert client_a.get(reverse("screens:key_test", args=[tenant_a.pk])).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "body", ['{"provider": ' + "[" * 3000 + "]" * 3000 + "}", "[" * 4000 + "]" * 4000]
+)
+def test_a_deeply_nested_body_is_a_400_that_calls_no_provider(
+    client_a, tenant_a, stub_provider, body
+):
+    response = _post(client_a, tenant_a, body)
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]["message"]
+    assert stub_provider.stats() == {}

@@ -312,3 +312,54 @@ def test_a_tenants_p95_across_tenants_is_the_one_its_own_dashboard_shows(
     assert row["requests"] == own.context["figures"]["all"]["requests"] == 75
     assert row["latency_p95_ms"] == own.context["figures"]["all"]["latency_p95_ms"]
     assert 'id="table-tenants"' not in own.content.decode()
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12", "UTC"])
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        ("9999-12-31", "9999-12-31", "end"),
+        ("9998-12-30", "9999-01-01", "end"),
+        ("0001-01-01", "0001-01-01", "start"),
+        ("0001-01-01", "0001-01-05", "start"),
+        ("1969-12-31", "1970-01-01", "start"),
+    ],
+)
+def test_dates_at_the_calendars_edges_are_a_form_error_in_any_time_zone(
+    client_a, tenant_a, zone, start, end, field
+):
+    tenant_a.timezone = zone
+    tenant_a.save()
+    params = {"period": "custom", "start": start, "end": end}
+
+    response = client_a.get(reverse("screens:usage", args=[tenant_a.pk]), params)
+
+    assert response.status_code == 200
+    assert f'id="id_{field}_error"' in response.content.decode()
+    assert response.context["period"].key == "24h"
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+@pytest.mark.parametrize(
+    ("start", "end"), [("1970-01-01", "1970-01-02"), ("9998-12-01", "9998-12-31")]
+)
+def test_the_first_and_last_dates_allowed_show_a_dashboard(client_a, tenant_a, zone, start, end):
+    tenant_a.timezone = zone
+    tenant_a.save()
+    params = {"period": "custom", "start": start, "end": end}
+
+    response = client_a.get(reverse("screens:usage", args=[tenant_a.pk]), params)
+
+    assert response.status_code == 200
+    assert response.context["period"].key == "custom"
+    assert response.context["figures"]["all"]["requests"] == 0
+
+
+def test_the_all_tenants_view_refuses_the_calendars_last_day(client, superuser, tenant_a):
+    client.force_login(superuser)
+    params = {"period": "custom", "start": "9999-12-31", "end": "9999-12-31"}
+
+    response = client.get(reverse("screens:usage_all"), params)
+
+    assert response.status_code == 200
+    assert 'id="id_end_error"' in response.content.decode()

@@ -1,6 +1,9 @@
 import pytest
+from django.db import connection
+from django.urls import reverse
 
 from tenants import inference_config
+from tenants.models import Tenant
 from tests.tenants.helpers import put_json, row_of, url
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +77,34 @@ def test_putting_the_same_config_does_not_touch_the_row(client_a, tenant_a):
     response = put_json(client_a, url(tenant_a, "inference-config"), {"auto_failover": True})
     assert response.status_code == 200
     assert row_of(tenant_a)["updated_at"] == before["updated_at"]
+
+
+@pytest.mark.parametrize("model", ["m\ud800", "m\udc00x", "m\x00", "\ud83d"])
+def test_a_model_name_with_a_lone_surrogate_or_nul_is_a_400_and_nothing_is_saved(
+    client_a, tenant_a, model
+):
+    before = row_of(tenant_a)
+    # json.dumps escapes the surrogate as \ud800: valid JSON text, an invalid string.
+    response = put_json(
+        client_a, url(tenant_a, "inference-config"), {"provider_models": {"groq": model}}
+    )
+    assert response.status_code == 400
+    assert "provider_models.groq" in response.json()["error"]["fields"]
+    assert row_of(tenant_a) == before
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="PostgreSQL's jsonb cannot hold a lone surrogate"
+)
+def test_pages_still_open_for_a_surrogate_stored_before_it_was_refused(
+    client_a, tenant_a, stub_provider
+):
+    stored = {**tenant_a.inference_config, "provider_models": {"groq": "m\ud800"}}
+    Tenant.objects.filter(pk=tenant_a.pk).update(inference_config=stored)
+    for page in (
+        f"/admin/tenants/tenant/{tenant_a.pk}/change/",
+        reverse("screens:providers", args=[tenant_a.pk]),
+        url(tenant_a, "inference-config"),
+    ):
+        response = client_a.get(page)
+        assert response.status_code == 200, page

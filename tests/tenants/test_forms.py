@@ -1,7 +1,7 @@
 import pytest
 
 from tenants import inference_config, services
-from tenants.forms import InferenceConfigForm, ProviderKeysForm
+from tenants.forms import UNSAFE_TEXT_MESSAGE, InferenceConfigForm, ProviderKeysForm
 from tests.tenants.helpers import make_key
 
 
@@ -90,3 +90,21 @@ def test_form_changes_feed_the_service(tenant_a):
     assert form.is_valid()
     services.tenant_set_tokens(tenant=tenant_a, tokens=form.changes())
     assert services.tenant_provider_key(tenant=tenant_a, provider="openrouter") == key
+
+
+@pytest.mark.parametrize("bad", ["m\ud800", "m\x00", "\udfffx"])
+def test_a_nul_or_lone_surrogate_in_any_text_field_is_a_field_error_never_shown_back(bad):
+    data = {
+        "preferred_provider": "groq",
+        "auto_failover": "on",
+        "quota_threshold_percent": "80",
+        "model_groq": bad,
+        "failover_order": "llm7",
+    }
+    form = InferenceConfigForm(data)
+    assert not form.is_valid()
+    assert UNSAFE_TEXT_MESSAGE in form.errors["model_groq"]
+    form.as_div().encode("utf-8")  # the page showing the form back can be encoded
+    keys = ProviderKeysForm({"key_llm7": "abcdefghijklmnop" + bad})
+    assert not keys.is_valid() and UNSAFE_TEXT_MESSAGE in keys.errors["key_llm7"]
+    keys.as_div().encode("utf-8")

@@ -91,3 +91,30 @@ def test_to_json_round_trips():
         valid(failover_order=["llm7"], daily_quotas={"groq": {"tokens": 9}}, quota_threshold=0.6)
     )
     assert ic.parse(config.to_json()) == config
+
+
+@pytest.mark.parametrize(
+    "document,field",
+    [
+        ({"provider_models": {"groq": "m\ud800"}}, "provider_models.groq"),
+        ({"provider_models": {"groq": "m\udfff-tail"}}, "provider_models.groq"),
+        ({"provider_models": {"groq": "m\x00"}}, "provider_models.groq"),
+        ({"provider_models": {"groq": "m\u2028x"}}, "provider_models.groq"),
+        ({"preferred_provider": "groq\ud800"}, "preferred_provider"),
+        ({"failover_order": ["llm7\x00"]}, "failover_order.0"),
+        ({"daily_quotas": {"\ud800": {"requests": 1}}}, "daily_quotas.\ud800"),
+    ],
+)
+def test_lone_surrogates_nuls_and_other_unprintables_are_refused_in_every_string(
+    document, field
+):
+    merged = ic.merge(ic.default_config_json(), document)
+    with pytest.raises(ic.InferenceConfigError) as caught:
+        ic.parse(merged)
+    assert field in caught.value.errors
+
+
+def test_a_stored_model_name_with_a_surrogate_falls_back_to_a_usable_config():
+    stored = {**ic.default_config_json(), "provider_models": {"groq": "m\ud800"}}
+    config = ic.load(stored)
+    assert all(model.isprintable() for model in config.provider_models.values())
