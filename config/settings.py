@@ -8,6 +8,7 @@ ImproperlyConfigured naming the variable (never echoing the value, which may be 
 """
 
 import os
+import shlex
 from pathlib import Path
 
 import environ
@@ -17,7 +18,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 class _Env(environ.Env):
+    def __init__(self, **scheme):
+        super().__init__(**scheme)
+        self.names_read: set[str] = set()  # what `crontab add` compares (usage/cron.py)
+
     def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        self.names_read.add(var)
         try:
             return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
@@ -29,7 +35,13 @@ class _Env(environ.Env):
 
 
 env = _Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Settings come from the environment, then from this file for what the environment does not
+# set. Cron jobs see no environment but the path of this file (CRONTAB_COMMAND_PREFIX), so
+# production settings that cron must see live here (README, "Scheduled jobs").
+ENV_FILE = Path(env.str("ENV_FILE", default=str(BASE_DIR / ".env"))).resolve()
+if "ENV_FILE" in os.environ and not ENV_FILE.is_file():
+    raise ImproperlyConfigured(f"ENV_FILE names {ENV_FILE}, which is not a readable file.")
+environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -47,10 +59,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_crontab",
     "tenants",
     "usage",
     "llm_routing",
+    # After the project's apps: usage's `crontab` command (which checks the environment
+    # before installing) takes precedence over django-crontab's own.
+    "django_crontab",
 ]
 
 MIDDLEWARE = [
@@ -226,11 +240,24 @@ USAGE_SPILL_DIR = env.path("USAGE_SPILL_DIR", default=BASE_DIR / "var" / "usage-
 
 # --- Scheduling (django-crontab: manage.py crontab add|show|remove) ---------------------------
 CRONJOBS = [
-    ("7 * * * *", "django.core.management.call_command", ["refresh_usage_summary"]),
-    ("37 3 * * *", "django.core.management.call_command", ["prune_usage"]),
+    ("7 * * * *", "usage.cron.run_command", ["refresh_usage_summary"]),
+    ("37 3 * * *", "usage.cron.run_command", ["prune_usage"]),
 ]
 CRONTAB_LOCK_JOBS = True
-CRONTAB_COMMAND_SUFFIX = "2>&1"
+# Each job's output, stamped line by line, is appended here instead of going to cron mail;
+# rotating it is the system's business (logrotate with copytruncate, or the like).
+CRON_LOG_FILE = Path(
+    env.str("CRON_LOG_FILE", default=str(BASE_DIR / "var" / "log" / "cron.log"))
+).resolve()
+# The crontab program django-crontab reads and writes (Debian's `cron` package).
+CRONTAB_EXECUTABLE = env.str("CRONTAB_EXECUTABLE", default="/usr/bin/crontab")
+# A cron line runs with an almost empty environment: it names the env file read above, so a
+# job reads the same settings as the `crontab add` that wrote it (usage/cron.py checks that
+# they agree before writing anything).
+CRONTAB_COMMAND_PREFIX = (
+    f"cd {shlex.quote(str(BASE_DIR))} && ENV_FILE={shlex.quote(str(ENV_FILE))}"
+)
+CRONTAB_COMMAND_SUFFIX = f">> {shlex.quote(str(CRON_LOG_FILE))} 2>&1"
 
 # --- Logging: provider keys are scrubbed from every record as a last line of defence --------
 LOGGING = {
@@ -266,3 +293,6 @@ USAGE_EXIT_TIMEOUT = env.float("USAGE_EXIT_TIMEOUT", default=5.0)
 USAGE_OUTAGE_SPILL_SECONDS = env.float("USAGE_OUTAGE_SPILL_SECONDS", default=1.0)
 if not 0.05 <= USAGE_OUTAGE_SPILL_SECONDS <= 60:
     raise ImproperlyConfigured("USAGE_OUTAGE_SPILL_SECONDS must be between 0.05 and 60.")
+
+# Every variable read above (kept last): `crontab add` checks that cron will see the same.
+SETTINGS_ENV_VARIABLES = frozenset(env.names_read)
