@@ -1,6 +1,8 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from llm_routing.stub.server import derive_good_key
+from tenants import services
 from tenants.models import Tenant
 from tests.llm_routing.conftest import usage_rows
 
@@ -31,8 +33,24 @@ def test_llm_chat_refuses_an_unknown_tenant_and_an_empty_prompt(db):
         call_command("llm_chat", "  ", tenant="nobody")
 
 
+def test_seed_demo_with_stub_keys_lets_the_demo_tenant_chat_through_a_stub(
+    db, stub_provider, settings, capsys
+):
+    settings.DEBUG = True
+    call_command("seed_demo", "--with-stub-keys")
+    output = capsys.readouterr().out
+    assert "stub provider keys stored" in output
+    demo = Tenant.objects.get(slug="demo")
+    assert demo.configured_providers() == ["groq", "llm7", "openrouter"]
+    assert services.tenant_provider_key(tenant=demo, provider="groq") == derive_good_key("groq")
+    assert not any(derive_good_key(p) in output for p in ("groq", "openrouter", "llm7"))
+    call_command("llm_chat", "hello", tenant="demo")
+    assert "answered by groq" in capsys.readouterr().out
+
+
 @pytest.mark.django_db(transaction=True)
 def test_rundemo_routes_real_requests_through_the_stub_into_the_ledger(settings, capsys):
+    settings.DEBUG = True  # as under `make run`: seed_demo refuses otherwise
     for name in ("GROQ_BASE_URL", "OPENROUTER_BASE_URL", "LLM7_BASE_URL"):
         setattr(settings, name, getattr(settings, name))  # restored after the test
     call_command("rundemo", no_serve=True)
