@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -16,6 +18,22 @@ def test_llm_chat_prints_the_answer_and_the_attempts(make_tenant, stub_provider,
     assert "attempt 1: groq llama-3.3-70b-versatile -> error (HTTP 503" in out
     assert "attempt 2: openrouter deepseek/deepseek-r1 -> success" in out
     assert "answered by openrouter" in out
+
+
+def test_llm_chat_shows_a_tiny_cost_with_its_significant_digits(
+    make_tenant, stub_provider, capsys
+):
+    from usage.models import Price
+
+    Price.objects.create(
+        provider="groq", model="tiny-model", input_per_million="0.01",
+        output_per_million="0.01", effective_from=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+    )
+    make_tenant(slug="chat")
+    call_command("llm_chat", "hello there", tenant="chat", model="tiny-model")
+    out = capsys.readouterr().out
+    # 2 prompt + 5 completion tokens at $0.01 per million: $0.00000007, not "$0.000000".
+    assert "cost $0.00000007 (price_table)" in out
 
 
 def test_llm_chat_reports_failure_as_a_command_error(make_tenant, stub_provider, capsys):

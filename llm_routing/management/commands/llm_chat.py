@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 import usage
 from llm_routing import router
 from llm_routing.management.arguments import positive_tokens, temperature
+from usage.money import format_usd
 
 
 class Command(BaseCommand):
@@ -47,7 +48,9 @@ class Command(BaseCommand):
             usage.flush(timeout=10)
         self.stdout.write(result.content)
         self._attempts(result.attempts, result.skipped)
-        cost = "unknown" if result.cost is None else f"${result.cost:.6f} ({result.cost_source})"
+        cost = format_usd(result.cost)
+        if result.cost is not None:
+            cost += f" ({result.cost_source})"
         self.stdout.write(
             f"answered by {result.provider} {result.model} in {result.latency_ms} ms, "
             f"{result.usage.total_tokens} tokens, cost {cost}, request {result.request_id}"
