@@ -81,3 +81,39 @@ def test_rundemo_routes_real_requests_through_the_stub_into_the_ledger(settings,
     assert len(rows) >= 18 and {"success", "rate_limited", "error"} <= statuses
     assert "routed 18 requests (0 failed)" in out
     assert "127.0.0.1" in settings.GROQ_BASE_URL
+
+
+@pytest.mark.slow
+def test_stub_provider_prints_lines_a_shell_can_run_with_the_keys_on_lines_of_their_own(
+    tmp_path,
+):
+    import subprocess
+    import sys
+
+    from tests.processes import BASE_DIR
+
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "stub_provider", "--port", "0"],
+        cwd=BASE_DIR, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = [server.stdout.readline().rstrip("\n") for _ in range(8)]
+    finally:
+        server.terminate()
+        server.wait(30)
+    exports = [line for line in lines if line.startswith("export ")]
+    assert [line.split("=")[0] for line in exports] == [
+        "export GROQ_BASE_URL", "export OPENROUTER_BASE_URL", "export LLM7_BASE_URL",
+    ]
+    assert all(line.startswith(("export ", "#")) for line in lines)
+    keys = [derive_good_key(p) for p in ("groq", "openrouter", "llm7")]
+    for key in keys:
+        (holder,) = [line for line in lines if key in line]
+        assert holder.split(":", 1)[1].strip() == key  # alone on its line, after a label
+    pasted = subprocess.run(
+        ["/bin/sh", "-c", "\n".join(lines) + '\necho "$OPENROUTER_BASE_URL"'],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+    )
+    assert pasted.returncode == 0 and pasted.stderr == ""
+    assert pasted.stdout.strip().startswith("http://127.0.0.1:")
+    assert pasted.stdout.strip().endswith("/openrouter/v1")
