@@ -1,4 +1,6 @@
 import datetime as dt
+import io
+import logging
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -117,3 +119,59 @@ def test_stub_provider_prints_lines_a_shell_can_run_with_the_keys_on_lines_of_th
     assert pasted.returncode == 0 and pasted.stderr == ""
     assert pasted.stdout.strip().startswith("http://127.0.0.1:")
     assert pasted.stdout.strip().endswith("/openrouter/v1")
+
+
+def test_llm_chat_failures_show_each_attempt_once_and_end_with_one_line(
+    make_tenant, stub_provider, capsys, caplog
+):
+    caplog.set_level(logging.INFO)
+    make_tenant(slug="chat")
+    for provider in ("groq", "openrouter", "llm7"):
+        stub_provider.configure(provider, status=503)
+    with pytest.raises(CommandError) as failure:
+        call_command("llm_chat", "hello", tenant="chat")
+    out = capsys.readouterr().out
+    attempts = [line for line in out.splitlines() if line.startswith("  attempt ")]
+    assert len(attempts) >= 3 and len(set(attempts)) == len(attempts)
+    assert str(failure.value) == "Every provider failed. (attempts above)"
+    assert not [r for r in caplog.records if r.name == "llm_routing.router"]  # no echo
+    assert logging.getLogger("llm_routing.router").level == logging.NOTSET  # restored
+
+
+def test_llm_chat_stream_prints_each_chunk_as_it_arrives_then_the_summary(
+    make_tenant, stub_provider
+):
+    make_tenant(slug="chat")
+    stub_provider.configure("groq", stream_chunk_delay=0.05)
+    writes = []
+
+    class Terminal(io.StringIO):
+        def write(self, text):
+            # Whether the stub had finished this stream when the text reached the terminal.
+            writes.append((text, bool(stub_provider.streams("groq"))))
+            return super().write(text)
+
+    out = Terminal()
+    call_command("llm_chat", "hello", tenant="chat", stream=True, stdout=out)
+    chunks = [(text, ended) for text, ended in writes if text.strip() and "\n" not in text]
+    assert "".join(text for text, _ in chunks) == "Hello from the stub provider."
+    assert len(chunks) == 5 and not chunks[0][1]  # the first one before the stream ended
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Hello from the stub provider."
+    assert lines[1].startswith("  attempt 1: groq llama-3.3-70b-versatile -> success")
+    assert lines[2].startswith("answered by groq llama-3.3-70b-versatile in ")
+    assert "(first token after " in lines[2] and ", 6 tokens, cost $" in lines[2]
+    assert usage_rows(Tenant.objects.get(slug="chat")) == [("groq", "success", 1)]
+
+
+def test_llm_chat_stream_that_breaks_after_content_says_so_once(make_tenant, stub_provider):
+    make_tenant(slug="chat")
+    stub_provider.configure("groq", stream_error_after=2)
+    out = io.StringIO()
+    with pytest.raises(CommandError) as failure:
+        call_command("llm_chat", "hello", tenant="chat", stream=True, stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Hello from "  # what arrived, on a line of its own
+    assert len([line for line in lines if line.startswith("  attempt ")]) == 1
+    assert str(failure.value).startswith("The stream from groq (llama-3.3-70b-versatile) "
+                                         "failed after its content had started.")
