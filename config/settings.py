@@ -7,6 +7,7 @@ by system checks (``tenants.checks``) rather than by exceptions here, so that
 ImproperlyConfigured naming the variable (never echoing the value, which may be a secret).
 """
 
+import json
 import os
 import shlex
 from pathlib import Path
@@ -180,8 +181,14 @@ GROQ_BASE_URL = env.str("GROQ_BASE_URL", default="https://api.groq.com/openai/v1
 OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="https://openrouter.ai/api/v1")
 LLM7_BASE_URL = env.str("LLM7_BASE_URL", default="https://api.llm7.io/v1")
 # Extra OpenAI-compatible providers, as JSON: [{"name": "vllm", "label": "Local vLLM",
-# "base_url": "http://10.0.0.5:8000/v1", "key_pattern": "^.{8,}$"}]
-LLM_EXTRA_PROVIDERS = env.json("LLM_EXTRA_PROVIDERS", default=[])
+# "base_url": "http://10.0.0.5:8000/v1", "key_pattern": "^.{8,}$"}]. Text that is not JSON
+# is kept as its JSONDecodeError (which says where, not what): system check tenants.E003
+# then stops the start with that position, like any other unusable list.
+try:
+    LLM_EXTRA_PROVIDERS = json.loads(env.str("LLM_EXTRA_PROVIDERS", default="[]"))
+except json.JSONDecodeError as _not_json:
+    _not_json.doc = ""  # the position stays; the text need not travel
+    LLM_EXTRA_PROVIDERS = _not_json.with_traceback(None)
 # Outbound HTTP to providers (llm_routing.http_client), in seconds; the total bounds a
 # whole request however slowly the body trickles in.
 LLM_HTTP_CONNECT_TIMEOUT = env.float("LLM_HTTP_CONNECT_TIMEOUT", default=5.0)
