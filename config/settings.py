@@ -7,7 +7,9 @@ by system checks (``tenants.checks``) rather than by exceptions here, so that
 ImproperlyConfigured naming the variable (never echoing the value, which may be a secret).
 """
 
+import json
 import os
+import shlex
 from pathlib import Path
 
 import environ
@@ -17,7 +19,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 class _Env(environ.Env):
+    def __init__(self, **scheme):
+        super().__init__(**scheme)
+        self.names_read: set[str] = set()  # what `crontab add` compares (usage/cron.py)
+
     def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        self.names_read.add(var)
         try:
             return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
@@ -29,7 +36,13 @@ class _Env(environ.Env):
 
 
 env = _Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Settings come from the environment, then from this file for what the environment does not
+# set. Cron jobs see no environment but the path of this file (CRONTAB_COMMAND_PREFIX), so
+# production settings that cron must see live here (README, "Scheduled jobs").
+ENV_FILE = Path(env.str("ENV_FILE", default=str(BASE_DIR / ".env"))).resolve()
+if "ENV_FILE" in os.environ and not ENV_FILE.is_file():
+    raise ImproperlyConfigured(f"ENV_FILE names {ENV_FILE}, which is not a readable file.")
+environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -47,10 +60,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_crontab",
     "tenants",
     "usage",
     "llm_routing",
+    # After the project's apps: usage's `crontab` command (which checks the environment
+    # before installing) takes precedence over django-crontab's own.
+    "django_crontab",
 ]
 
 MIDDLEWARE = [
@@ -166,8 +181,14 @@ GROQ_BASE_URL = env.str("GROQ_BASE_URL", default="https://api.groq.com/openai/v1
 OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="https://openrouter.ai/api/v1")
 LLM7_BASE_URL = env.str("LLM7_BASE_URL", default="https://api.llm7.io/v1")
 # Extra OpenAI-compatible providers, as JSON: [{"name": "vllm", "label": "Local vLLM",
-# "base_url": "http://10.0.0.5:8000/v1", "key_pattern": "^.{8,}$"}]
-LLM_EXTRA_PROVIDERS = env.json("LLM_EXTRA_PROVIDERS", default=[])
+# "base_url": "http://10.0.0.5:8000/v1", "key_pattern": "^.{8,}$"}]. Text that is not JSON
+# is kept as its JSONDecodeError (which says where, not what): system check tenants.E003
+# then stops the start with that position, like any other unusable list.
+try:
+    LLM_EXTRA_PROVIDERS = json.loads(env.str("LLM_EXTRA_PROVIDERS", default="[]"))
+except json.JSONDecodeError as _not_json:
+    _not_json.doc = ""  # the position stays; the text need not travel
+    LLM_EXTRA_PROVIDERS = _not_json.with_traceback(None)
 # Outbound HTTP to providers (llm_routing.http_client), in seconds; the total bounds a
 # whole request (pool wait, connect, headers, body) however slowly the provider trickles.
 LLM_HTTP_CONNECT_TIMEOUT = env.float("LLM_HTTP_CONNECT_TIMEOUT", default=5.0)
@@ -226,11 +247,24 @@ USAGE_SPILL_DIR = env.path("USAGE_SPILL_DIR", default=BASE_DIR / "var" / "usage-
 
 # --- Scheduling (django-crontab: manage.py crontab add|show|remove) ---------------------------
 CRONJOBS = [
-    ("7 * * * *", "django.core.management.call_command", ["refresh_usage_summary"]),
-    ("37 3 * * *", "django.core.management.call_command", ["prune_usage"]),
+    ("7 * * * *", "usage.cron.run_command", ["refresh_usage_summary"]),
+    ("37 3 * * *", "usage.cron.run_command", ["prune_usage"]),
 ]
 CRONTAB_LOCK_JOBS = True
-CRONTAB_COMMAND_SUFFIX = "2>&1"
+# Each job's output, stamped line by line, is appended here instead of going to cron mail;
+# rotating it is the system's business (logrotate with copytruncate, or the like).
+CRON_LOG_FILE = Path(
+    env.str("CRON_LOG_FILE", default=str(BASE_DIR / "var" / "log" / "cron.log"))
+).resolve()
+# The crontab program django-crontab reads and writes (Debian's `cron` package).
+CRONTAB_EXECUTABLE = env.str("CRONTAB_EXECUTABLE", default="/usr/bin/crontab")
+# A cron line runs with an almost empty environment: it names the env file read above, so a
+# job reads the same settings as the `crontab add` that wrote it (usage/cron.py checks that
+# they agree before writing anything).
+CRONTAB_COMMAND_PREFIX = (
+    f"cd {shlex.quote(str(BASE_DIR))} && ENV_FILE={shlex.quote(str(ENV_FILE))}"
+)
+CRONTAB_COMMAND_SUFFIX = f">> {shlex.quote(str(CRON_LOG_FILE))} 2>&1"
 
 # --- Logging: provider keys are scrubbed from every record as a last line of defence --------
 # config.logging.configure applies LOGGING, then redacts every log record any logger makes
@@ -271,3 +305,6 @@ USAGE_EXIT_TIMEOUT = env.float("USAGE_EXIT_TIMEOUT", default=5.0)
 USAGE_OUTAGE_SPILL_SECONDS = env.float("USAGE_OUTAGE_SPILL_SECONDS", default=1.0)
 if not 0.05 <= USAGE_OUTAGE_SPILL_SECONDS <= 60:
     raise ImproperlyConfigured("USAGE_OUTAGE_SPILL_SECONDS must be between 0.05 and 60.")
+
+# Every variable read above (kept last): `crontab add` checks that cron will see the same.
+SETTINGS_ENV_VARIABLES = frozenset(env.names_read)

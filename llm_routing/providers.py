@@ -147,6 +147,8 @@ def _extra_provider(spec: dict) -> Provider:
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, Provider]:
     providers = {p.name: p for p in _BUILTIN}
+    if not isinstance(settings.LLM_EXTRA_PROVIDERS, list):
+        raise ValueError("LLM_EXTRA_PROVIDERS is not a JSON list (system check tenants.E003)")
     for spec in settings.LLM_EXTRA_PROVIDERS:
         extra = _extra_provider(spec)
         if extra.name in providers:

@@ -84,7 +84,8 @@ class RoutingError(Exception):
     """No provider answered: every candidate failed or was skipped, or none is configured.
 
     ``reason`` is for people; ``attempts`` and ``skipped`` say what happened to each
-    provider. Never contains key material.
+    provider; ``headline`` is the reason without that per-provider detail (for a caller
+    that shows the attempts itself). Never contains key material.
     """
 
     def __init__(
@@ -94,9 +95,11 @@ class RoutingError(Exception):
         attempts: tuple[Attempt, ...] = (),
         skipped: tuple[Skipped, ...] = (),
         request_id: uuid.UUID | None = None,
+        headline: str | None = None,
     ):
         super().__init__(reason)
         self.reason = reason
+        self.headline = headline or reason
         self.attempts = tuple(attempts)
         self.skipped = tuple(skipped)
         self.request_id = request_id
@@ -506,9 +509,13 @@ def _route(
         error = settled.error
         assert error is not None
         if error.partial is not None:  # a stream broke after its content started
-            raise StreamError(
+            headline = (
                 f"The stream from {name} ({candidate.model}) failed after its content had "
-                f"started: {settled.attempt.reason}.",
+                "started"
+            )
+            raise StreamError(
+                f"{headline}: {settled.attempt.reason}.",
+                headline=f"{headline}.",
                 received=error.partial.content,
                 attempts=tuple(attempts),
                 skipped=tuple(skipped),
@@ -544,6 +551,7 @@ def _route(
             break
     raise RoutingError(
         _failure_reason(attempts, skipped, stopped),
+        headline=stopped.removesuffix(":") + ".",
         attempts=tuple(attempts),
         skipped=tuple(skipped),
         request_id=request_id,

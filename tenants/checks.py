@@ -1,5 +1,6 @@
 """System checks for configuration that must stop a production start."""
 
+import json
 import re
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def check_extra_providers(app_configs, **kwargs):
     check and then fail each request that touches a provider; here it stops the start.
     """
     specs = settings.LLM_EXTRA_PROVIDERS
-    if not isinstance(specs, list):
+    if isinstance(specs, json.JSONDecodeError):  # config/settings.py keeps it so
+        problem = f"it is not valid JSON: {specs.msg} at line {specs.lineno}, column {specs.colno}"
+    elif not isinstance(specs, list):
         problem = f"it must be a JSON list, not {type(specs).__name__}"
     elif not all(isinstance(spec, dict) for spec in specs):
         problem = "each entry must be a JSON object"

@@ -10,6 +10,7 @@ Keys are built on first use, not at import, and rebuilt when the setting changes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -75,6 +76,18 @@ def configured_keys() -> list[str]:
     return keys
 
 
+def key_source() -> str:
+    """Which keys decrypt, in words for messages: the FIELD_ENCRYPTION_KEYS list, or the
+    development key file when that list is empty (and naming the list would mislead)."""
+    dev_file = settings.FIELD_ENCRYPTION_DEV_KEY_FILE
+    if any(k.strip() for k in settings.FIELD_ENCRYPTION_KEYS) or not dev_file:
+        return "any key in FIELD_ENCRYPTION_KEYS"
+    path = Path(dev_file)
+    with contextlib.suppress(ValueError):
+        path = path.resolve().relative_to(Path(settings.BASE_DIR).resolve())
+    return f"the development key in {path} (FIELD_ENCRYPTION_KEYS is empty)"
+
+
 @lru_cache(maxsize=1)
 def _fernets() -> tuple[Fernet, MultiFernet]:
     keys = configured_keys()
@@ -111,9 +124,7 @@ def decrypt_token(*, tenant_id, provider: str, ciphertext: str) -> str:
         raw = _fernets()[1].decrypt(str(ciphertext).encode("ascii"))
         payload = json.loads(raw)
     except (InvalidToken, UnicodeEncodeError, ValueError, TypeError):
-        raise TokenDecryptionError(
-            f"{slot} cannot be decrypted with any key in FIELD_ENCRYPTION_KEYS"
-        ) from None
+        raise TokenDecryptionError(f"{slot} cannot be decrypted with {key_source()}") from None
     if (
         not isinstance(payload, dict)
         or payload.get("t") != str(tenant_id)
@@ -142,7 +153,7 @@ def reencrypt_under_newest_key(ciphertext: str) -> str:
         return _fernets()[1].rotate(str(ciphertext).encode("ascii")).decode("ascii")
     except (InvalidToken, UnicodeEncodeError):
         raise TokenDecryptionError(
-            "a stored key cannot be decrypted with any key in FIELD_ENCRYPTION_KEYS"
+            f"a stored key cannot be decrypted with {key_source()}"
         ) from None
 
 

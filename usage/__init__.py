@@ -53,7 +53,8 @@ def track(
     "invalid_request" (anything else is stored as "error" with error_type "bad_status:...").
     error_type: a short machine code ("http_503", "connect_error", ...). provider_cost: the
     provider's own figure in USD (OpenRouter's usage.cost); it wins over the price table.
-    created_at defaults to now.
+    created_at: when the attempt was made; None (or left out) means now, as ``at`` does for
+    ``cost_for``.
     """
     raw = (
         tenant_id, provider, model, status, request_id, attempt, prompt_tokens,
@@ -84,8 +85,12 @@ def tracker_stats() -> dict:
     return get_tracker().stats()
 
 
-def cost_for(*, provider, model, prompt_tokens, completion_tokens, at, provider_cost=None):
-    """(cost in USD as Decimal or None, source "provider" | "price_table" | "unknown")."""
+def cost_for(*, provider, model, prompt_tokens, completion_tokens, at=None, provider_cost=None):
+    """(cost in USD as Decimal or None, source "provider" | "price_table" | "unknown").
+
+    ``at``: when the request was made; None (or left out) means now, as ``created_at``
+    does for ``track``.
+    """
     from usage.pricing import cost_for as _cost_for
 
     return _cost_for(

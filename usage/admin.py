@@ -19,6 +19,7 @@ from tenants.admin.scoping import MissingBeforeForbiddenMixin, RolePermissionsMi
 from tenants.permissions import Action
 from tenants.selectors import tenants_for_user
 from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel, Status
+from usage.money import format_usd
 
 
 class CappedCountPaginator(Paginator):
@@ -141,7 +142,9 @@ class ModelUsageStatAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, adm
     @admin.display(description="cost (USD)")
     def cost_display(self, row):
         cost = row.cost_usd
-        return "unknown" if cost is None else f"{cost} ({row.get_cost_source_display()})"
+        if cost is None:
+            return format_usd(None)
+        return f"{format_usd(cost)} ({row.get_cost_source_display()})"
 
     def has_add_permission(self, request):
         return False

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from django.db import connections
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from usage.models import CostSource, Price, pico_to_usd
 
@@ -125,14 +126,17 @@ def cost_for(
     model: str,
     prompt_tokens: int,
     completion_tokens: int,
-    at: datetime,
+    at: datetime | None = None,
     provider_cost=None,
 ) -> tuple[Decimal | None, str]:
     """Cost in USD and where it came from: "provider", "price_table" or "unknown".
 
-    A provider-reported cost wins when given; otherwise the price in force at ``at``; a
-    model without a price at that time costs None (unknown), never 0.
+    A provider-reported cost wins when given; otherwise the price in force at ``at`` (None:
+    now, the same rule as ``track(created_at=None)``); a model without a price at that time
+    costs None (unknown), never 0.
     """
+    if at is None:
+        at = timezone.now()
     pico, source = cost_pico(
         provider=provider,
         model=model,

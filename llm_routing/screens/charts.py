@@ -10,6 +10,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from usage.money import format_usd
+
 # The ledger's statuses in the order the stacks show them, with words an operator reads.
 STATUS_LABELS = {
     "success": "Success",
@@ -92,7 +94,9 @@ def cost_over_time(labels: list[str], values: list[Decimal]) -> dict[str, Any]:
     return {
         "kind": "line",
         "title": "Cost over time (USD)",
-        "description": f"Known cost: ${sum(values, Decimal(0)):.4f} in {len(labels)} buckets.",
+        "description": (
+            f"Known cost: {format_usd(sum(values, Decimal(0)))} in {len(labels)} buckets."
+        ),
         "x": labels,
         "series": [{"key": "cost", "label": "Cost (USD)", "values": [float(v) for v in values]}],
         "format": "usd",

@@ -15,6 +15,7 @@ from django import forms
 from llm_routing import providers
 from tenants.forms import InferenceConfigForm
 from tenants.inference_config import InferenceConfig
+from usage.money import format_usd
 
 
 def _ordinal(n: int) -> str:
@@ -22,8 +23,7 @@ def _ordinal(n: int) -> str:
 
 
 def _money(per_million) -> str:
-    value = Decimal(str(per_million))
-    return "free" if value == 0 else f"${value.normalize():f}"
+    return "free" if Decimal(str(per_million)) == 0 else format_usd(per_million)
 
 
 def model_choice_label(model: dict) -> str:

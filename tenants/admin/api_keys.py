@@ -1,11 +1,13 @@
-"""Tenant API keys in the admin: created on a page that shows the key once, then revoked."""
+"""Tenant API keys in the admin: created, shown once on the page after, then revoked."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import ngettext
 
 from tenants import selectors, services
@@ -13,6 +15,9 @@ from tenants.admin.scoping import TenantScopedAdmin
 from tenants.forms import RefuseUnsafeText
 from tenants.models import Tenant, TenantAPIKey
 from tenants.permissions import Action
+
+# Where add_view leaves a new key for created_view, which takes it out at once.
+NEW_KEY_SESSION_FIELD = "tenants:new_api_key"
 
 
 class APIKeyCreateForm(RefuseUnsafeText, forms.Form):
@@ -111,24 +116,24 @@ class TenantAPIKeyAdmin(TenantScopedAdmin):
             messages.SUCCESS,
         )
 
-    def add_view(self, request, form_url="", extra_context=None):
-        """Create a key and show it on the response itself, once; it is stored only hashed.
+    def get_urls(self):
+        created = path(
+            "created/",
+            self.admin_site.admin_view(self.created_view),
+            name="tenants_tenantapikey_created",
+        )
+        return [created, *super().get_urls()]
 
-        The key is rendered, not redirected with a message, so it never sits in a cookie or
-        the session store.
-        """
+    def add_view(self, request, form_url="", extra_context=None):
+        """Create a key, then redirect to the page that shows it once (redirect after POST:
+        reloading that page never creates a second key). It is stored only hashed; the
+        plain key waits in the user's own session until that page takes it out."""
         if not self.has_add_permission(request):
             raise PermissionDenied
         initial = {"tenant": request.GET.get("tenant")} if "tenant" in request.GET else {}
         form = APIKeyCreateForm(
             request.POST if request.method == "POST" else None, user=request.user, initial=initial
         )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Add tenant API key",
-            "form": form,
-        }
         if request.method == "POST" and form.is_valid():
             key, raw = services.api_key_create(
                 tenant=form.cleaned_data["tenant"],
@@ -136,8 +141,31 @@ class TenantAPIKeyAdmin(TenantScopedAdmin):
                 created_by=request.user,
             )
             self.log_addition(request, key, [{"added": {}}])
-            context.update(title="API key created", key=key, raw_key=raw)
-            response = TemplateResponse(request, "admin/tenants/tenantapikey/created.html", context)
-            response["Cache-Control"] = "no-store"
-            return response
+            request.session[NEW_KEY_SESSION_FIELD] = {"id": key.pk, "raw": raw}
+            return HttpResponseRedirect(reverse("admin:tenants_tenantapikey_created"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Add tenant API key",
+            "form": form,
+        }
         return TemplateResponse(request, "admin/tenants/tenantapikey/add.html", context)
+
+    def created_view(self, request):
+        """Show the key created last in this session, once; afterwards, say it is gone."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        new = request.session.pop(NEW_KEY_SESSION_FIELD, None) or {}
+        key = TenantAPIKey.objects.select_related("tenant").filter(pk=new.get("id")).first()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created" if key else "API key no longer shown",
+            "key": key,
+            "raw_key": new.get("raw") if key else None,
+        }
+        response = TemplateResponse(request, "admin/tenants/tenantapikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
-from tenants import inference_config, services
+from tenants import effective_config, inference_config, services
 from tenants.api.base import ApiError, tenant_endpoint
 from tenants.models import Tenant
 from tenants.permissions import Action
@@ -28,16 +28,18 @@ def llm_tokens(request: HttpRequest, *, tenant: Tenant, payload) -> dict:
 
 @tenant_endpoint({"GET": Action.VIEW_TENANT, "PUT": Action.CHANGE_CONFIG}, json_body=True)
 def inference_config_view(request: HttpRequest, *, tenant: Tenant, payload) -> dict:
-    """GET: the tenant's config with defaults filled in. PUT: merge a partial update."""
+    """GET: the config routing will use, defaults filled in and listed in ``defaults``.
+    PUT: merge a partial update (a GET answer sent back as it is changes nothing)."""
     if request.method == "PUT":
         try:
-            config = services.tenant_update_inference_config(tenant=tenant, patch=payload)
+            patch = effective_config.without_defaults(payload, tenant.config)
+            config = services.tenant_update_inference_config(tenant=tenant, patch=patch)
         except inference_config.InferenceConfigError as exc:
             raise ApiError(
                 400, "invalid_config", "Nothing was saved: " + _names(exc.errors), exc.errors
             ) from None
-        return config.to_json()
-    return tenant.config.to_json()
+        return effective_config.effective_json(config)
+    return effective_config.effective_json(tenant.config)
 
 
 def _names(errors: dict[str, str]) -> str:

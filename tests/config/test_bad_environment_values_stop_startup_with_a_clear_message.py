@@ -20,7 +20,6 @@ def manage_check(tmp_path, **env_values) -> subprocess.CompletedProcess:
     [
         ("LLM_HTTP_CONNECT_TIMEOUT", "abc"),
         ("API_MAX_BODY_BYTES", "64k"),
-        ("LLM_EXTRA_PROVIDERS", "not json"),
         ("USAGE_BATCH_SIZE", "lots"),
         ("DB_PREPARE_THRESHOLD", "abc"),
     ],
@@ -39,3 +38,19 @@ def test_a_malformed_value_names_the_variable_without_a_traceback(tmp_path, vari
 def test_well_formed_values_start_normally(tmp_path):
     result = manage_check(tmp_path, LLM_HTTP_CONNECT_TIMEOUT="2.5", API_MAX_BODY_BYTES="1024")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("value, position", [
+    ("not json", "line 1, column 1"),
+    ('[{"name": "vllm",}]', "line 1, column 18"),
+    ('[\n  {"name": "vllm"\n  "label": "x"}]', "line 3, column 3"),
+])
+def test_extra_providers_that_are_not_json_stop_with_e003_naming_the_position(
+    tmp_path, value, position
+):
+    result = manage_check(tmp_path, LLM_EXTRA_PROVIDERS=value)
+    assert result.returncode == 1
+    assert "(tenants.E003) LLM_EXTRA_PROVIDERS is not usable: it is not valid JSON" in result.stderr
+    assert position in result.stderr
+    assert "Traceback" not in result.stderr
+    assert value not in result.stderr

@@ -2,6 +2,8 @@
 start with system check tenants.E003 naming the problem (instead of passing every check
 and then failing each request that touches a provider); a good list passes."""
 
+import json
+
 import pytest
 from django.core import checks
 
@@ -17,6 +19,9 @@ GOOD = {"name": "vllm", "label": "Local vLLM", "base_url": "http://10.0.0.5:8000
     ([{**GOOD, "key_pattern": "("}], "unterminated"),
     (["vllm"], "each entry must be a JSON object"),
     ({"name": "vllm"}, "must be a JSON list"),
+    # What config/settings.py keeps for text that is not JSON.
+    (json.JSONDecodeError("Expecting value", "[1,\n x]", 5), "not valid JSON: Expecting value at "
+                                                            "line 2, column 2"),
 ])
 def test_a_malformed_list_is_error_e003_naming_the_problem(settings, value, problem):
     settings.LLM_EXTRA_PROVIDERS = value

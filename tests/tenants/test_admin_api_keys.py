@@ -13,10 +13,15 @@ from tests.tenants.helpers import url
 pytestmark = pytest.mark.django_db
 
 
+CREATED = "/admin/tenants/tenantapikey/created/"
+
+
 def create_key(client, tenant, name="reporting"):
-    response = client.post(
+    posted = client.post(
         "/admin/tenants/tenantapikey/add/", {"tenant": str(tenant.pk), "name": name}
     )
+    assert posted.status_code == 302 and posted["Location"] == CREATED
+    response = client.get(CREATED)
     assert response.status_code == 200
     raw = re.search(r'id="new-api-key"[^>]*>(tk_[^<]+)<', response.content.decode()).group(1)
     return response, raw
@@ -90,3 +95,33 @@ def test_the_add_page_can_preselect_a_tenant(superuser_client, tenant_a):
 def test_the_tenant_page_links_to_creating_a_key_for_it(superuser_client, tenant_a):
     html = superuser_client.get(f"/admin/tenants/tenant/{tenant_a.pk}/change/").content.decode()
     assert f"/admin/tenants/tenantapikey/add/?tenant={tenant_a.pk}" in html
+
+
+def test_reloading_the_shown_key_page_creates_no_key_and_shows_it_no_more(
+    superuser_client, tenant_a
+):
+    _, raw = create_key(superuser_client, tenant_a)
+    assert raw not in str(dict(superuser_client.session))  # taken out of the session
+    again = superuser_client.get(CREATED)
+    assert again.status_code == 200 and "no-store" in again["Cache-Control"]
+    html = again.content.decode()
+    assert 'id="key-no-longer-shown"' in html
+    assert raw not in html and raw.split("_", 2)[2] not in html
+    assert TenantAPIKey.objects.count() == 1
+
+
+def test_the_post_answer_itself_carries_no_key(superuser_client, tenant_a):
+    posted = superuser_client.post(
+        "/admin/tenants/tenantapikey/add/", {"tenant": str(tenant_a.pk), "name": "svc"}
+    )
+    assert posted.status_code == 302 and b"tk_" not in posted.content
+
+
+def test_a_key_left_in_one_session_is_not_shown_in_another(superuser_client, tenant_a):
+    superuser_client.post(
+        "/admin/tenants/tenantapikey/add/", {"tenant": str(tenant_a.pk), "name": "svc"}
+    )
+    other = Client()
+    other.force_login(TenantAPIKey.objects.get(name="svc").created_by)
+    assert 'id="new-api-key"' not in other.get(CREATED).content.decode()
+    assert 'id="new-api-key"' in superuser_client.get(CREATED).content.decode()

@@ -480,6 +480,7 @@ STEPS: list[Step] = [
     Step("admin:tenants_tenantapikey_add", "GET", CHANGE, scope="global"),
     Step("admin:tenants_tenantapikey_add", "POST", CHANGE, scope="body", build=_create_api_key,
          done=_api_key_created, refused={("operator", "other"): 200, ("owner", "other"): 200}),
+    Step("admin:tenants_tenantapikey_created", "GET", CHANGE, scope="global"),
     Step("admin:tenants_tenantapikey_change", "GET", SEE, build=_on_key("viewed")),
     Step("admin:tenants_tenantapikey_change", "POST", CHANGE,
          build=_on_key("renamed", lambda world: {"name": "renamed by the step"}),

@@ -114,3 +114,39 @@ def test_the_newest_key_is_the_one_that_encrypts(settings, keyed_tenants):
     run()
     for tenant in Tenant.objects.all():
         assert all(crypto.is_under_newest_key(c) for c in tenant.llm_tokens.values())
+
+
+def test_counts_of_one_read_in_the_singular(settings, make_tenant):
+    tenant = make_tenant()
+    services.tenant_set_tokens(tenant=tenant, tokens={"groq": make_key("groq")})
+    settings.FIELD_ENCRYPTION_KEYS = [new_key(), *settings.FIELD_ENCRYPTION_KEYS]
+    assert "rotate_encryption_key: 1 tenant, re-encrypted 1 key, 0 already current" in run()
+
+
+def test_on_a_development_install_the_unreadable_key_message_names_the_dev_key_file(
+    settings, keyed_tenants, tmp_path
+):
+    # Keys written under FIELD_ENCRYPTION_KEYS; then that list is emptied, as on a laptop
+    # where it was only set for a while: the development key file is what decrypts now.
+    dev_file = tmp_path / "dev-encryption-key"
+    dev_file.write_text(new_key() + "\n")
+    settings.FIELD_ENCRYPTION_KEYS = []
+    settings.FIELD_ENCRYPTION_DEV_KEY_FILE = dev_file
+    with pytest.raises(CommandError) as failure:
+        run()
+    message = str(failure.value)
+    assert f"the development key in {dev_file} (FIELD_ENCRYPTION_KEYS is empty)" in message
+    assert "any key in FIELD_ENCRYPTION_KEYS" not in message
+    tenant = Tenant.objects.get(pk=next(iter(keyed_tenants)))
+    with pytest.raises(crypto.TokenDecryptionError, match="development key in"):
+        services.tenant_provider_key(tenant=tenant, provider="groq")
+
+
+def test_the_dev_key_file_is_named_relative_to_the_checkout(settings):
+    settings.FIELD_ENCRYPTION_KEYS = []
+    settings.FIELD_ENCRYPTION_DEV_KEY_FILE = settings.BASE_DIR / "var" / "dev-encryption-key"
+    assert crypto.key_source() == (
+        "the development key in var/dev-encryption-key (FIELD_ENCRYPTION_KEYS is empty)"
+    )
+    settings.FIELD_ENCRYPTION_KEYS = [new_key()]
+    assert crypto.key_source() == "any key in FIELD_ENCRYPTION_KEYS"

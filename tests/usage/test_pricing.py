@@ -81,3 +81,18 @@ def test_a_negative_price_is_refused_with_a_clear_error(db):
                   output_per_million=Decimal("1"), effective_from=NEW)
     with pytest.raises(ValidationError):
         price.full_clean()
+
+
+def test_cost_for_without_a_time_prices_at_now_like_track_without_one(
+    prices, settings, make_tenant
+):
+    # One rule for both: None (or nothing) means now. NEW's price is in force today.
+    args = dict(provider="groq", model="m1", prompt_tokens=1_000_000, completion_tokens=0)
+    assert usage.cost_for(**args, at=None) == (Decimal("0.5"), "price_table")
+    assert usage.cost_for(**args) == usage.cost_for(**args, at=datetime.now(UTC))
+    settings.USAGE_TRACKER_SYNC = True
+    tenant = make_tenant()
+    usage.track(**track_args(tenant.pk, model="m1", prompt_tokens=1_000_000,
+                             completion_tokens=0, created_at=None))
+    (row,) = rows_of(tenant.pk)
+    assert row.cost_usd == Decimal("0.5") and row.cost_source == CostSource.PRICE_TABLE

@@ -4,8 +4,8 @@ then serve the ASGI application (the admin and the OpenAI-compatible /v1/) with 
 
 The provider base URLs are overridden in this process only (``settings.*_BASE_URL``),
 before anything is served; nothing is written to .env, so other commands keep the
-configured URLs. The demo tenant's keys are the stub's good keys, stored through the
-tenant services like any key.
+configured URLs. The demo tenant's keys are the stub's good keys, stored by
+``seed_demo --with-stub-keys`` through the tenant services like any key.
 """
 
 from argparse import ArgumentTypeError
@@ -69,12 +69,12 @@ class Command(BaseCommand):
             except ArgumentTypeError as exc:
                 raise CommandError(str(exc)) from None
             addrport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        call_command("seed_demo", stdout=self.stdout)
+        # The keys seed_demo stores are the good keys of a stub with the default seed.
+        call_command("seed_demo", with_stub_keys=True, stdout=self.stdout)
         stub = StubProvider(port=stub_port).start()
         for provider in PROVIDERS:
             setattr(settings, f"{provider.upper()}_BASE_URL", stub.base_url(provider))
         tenant = Tenant.objects.get(slug="demo")
-        services.tenant_set_tokens(tenant=tenant, tokens={p: stub.good_key(p) for p in PROVIDERS})
         services.tenant_update_inference_config(
             tenant=tenant, patch={"failover_order": ["openrouter", "llm7"]}
         )

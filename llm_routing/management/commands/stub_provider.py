@@ -1,4 +1,8 @@
-"""Run the loopback stub provider in the foreground (Ctrl-C stops it)."""
+"""Run the loopback stub provider in the foreground (Ctrl-C stops it).
+
+It prints ``export <PROVIDER>_BASE_URL=...`` lines to paste into the shell that runs
+``llm_chat`` (or the server), then the good keys as comments on lines of their own.
+"""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -19,10 +23,14 @@ class Command(BaseCommand):
         except OSError as exc:
             reason = exc.strerror or exc
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {reason}") from None
+        # Everything printed can be pasted into a shell: export lines, and comments.
         for provider in PROVIDERS:
-            env = f"{provider.upper()}_BASE_URL={stub.base_url(provider)}"
-            self.stdout.write(f"{env}   good key: {stub.good_key(provider)}")
-        self.stdout.write(f"stub provider listening on {stub.url} (control: {stub.url}/_stub/)")
+            self.stdout.write(f"export {provider.upper()}_BASE_URL={stub.base_url(provider)}")
+        self.stdout.write(f"# good keys for --seed {seed} (seed_demo --with-stub-keys: 'demo'):")
+        for provider in PROVIDERS:
+            self.stdout.write(f"#   {provider}: {stub.good_key(provider)}")
+        self.stdout.write(f"# stub provider listening on {stub.url} (control: {stub.url}/_stub/)")
+        self.stdout.flush()  # before serving: the lines must reach a pipe too
         try:
             stub.serve_forever()
         except KeyboardInterrupt:

@@ -2,7 +2,12 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants import crypto
 from tenants.key_rotation import tokens_rotate
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 class Command(BaseCommand):
@@ -28,15 +33,15 @@ class Command(BaseCommand):
         report = tokens_rotate(batch_size=batch_size, dry_run=dry_run, progress=progress)
         verb = "would re-encrypt" if dry_run else "re-encrypted"
         summary = (
-            f"rotate_encryption_key: {report.tenants} tenants, {verb} {report.reencrypted} "
-            f"keys, {report.already_current} already current, "
+            f"rotate_encryption_key: {_count(report.tenants, 'tenant')}, {verb} "
+            f"{_count(report.reencrypted, 'key')}, {report.already_current} already current, "
             f"{len(report.unreadable)} unreadable"
         )
         if report.unreadable:
             # Kept as they are, and the exit status says someone has to look.
             raise CommandError(
-                f"{summary}: {', '.join(report.unreadable)} cannot be decrypted with any "
-                "key in FIELD_ENCRYPTION_KEYS (left untouched; add the key they were "
-                "written with, or set them again)"
+                f"{summary}: {', '.join(report.unreadable)} cannot be decrypted with "
+                f"{crypto.key_source()} (left untouched; add the key they were written "
+                "with, or set them again)"
             )
         self.stdout.write(summary)
