@@ -46,19 +46,26 @@ def track(
     error_type: str = "",
     provider_cost: Decimal | None = None,
     created_at: datetime | None = None,
+    ttft_ms: int | None = None,
+    tokens_estimated: bool = False,
 ) -> None:
     """Record one attempt. Returns at once; never raises; the record is written once.
 
-    status: "success", "rate_limited", "timeout", "error", "auth_error" or
-    "invalid_request" (anything else is stored as "error" with error_type "bad_status:...").
-    error_type: a short machine code ("http_503", "connect_error", ...). provider_cost: the
-    provider's own figure in USD (OpenRouter's usage.cost); it wins over the price table.
-    created_at defaults to now.
+    status: a name of ``usage.statuses.Status`` ("success", "rate_limited", "timeout",
+    "error", "auth_error", "invalid_request", "cancelled"); anything else is stored as
+    "error" with error_type "bad_status:...". error_type: a short machine code ("http_503",
+    "connect_error", ...). provider_cost: the provider's own figure in USD (OpenRouter's
+    usage.cost); it wins over the price table. created_at defaults to now. ttft_ms: for a
+    stream that delivered content, ms from the request to its first content (else None).
+    tokens_estimated: the provider sent no token figures and the counts are estimates.
+
+    The keywords are the fields of ``usage.records.Record`` (the one definition of a
+    record; its id is given later) and the tuple below follows that order.
     """
     raw = (
-        tenant_id, provider, model, status, request_id, attempt, prompt_tokens,
-        completion_tokens, latency_ms, error_type, provider_cost,
-        time.time() if created_at is None else created_at,
+        time.time() if created_at is None else created_at, tenant_id, request_id, provider,
+        model, status, attempt, prompt_tokens, completion_tokens, latency_ms, error_type,
+        provider_cost, ttft_ms, tokens_estimated,
     )
     try:
         tracker = _tracker or get_tracker()
