@@ -91,8 +91,12 @@ def tracker_stats() -> dict:
     return get_tracker().stats()
 
 
-def cost_for(*, provider, model, prompt_tokens, completion_tokens, at, provider_cost=None):
-    """(cost in USD as Decimal or None, source "provider" | "price_table" | "unknown")."""
+def cost_for(
+    *, provider, model, prompt_tokens, completion_tokens, at, provider_cost=None,
+    tokens_estimated=False,
+):
+    """(cost in USD as Decimal or None, source "provider" | "price_table" | "unknown");
+    estimated token counts cost None unless the provider reported a cost."""
     from usage.pricing import cost_for as _cost_for
 
     return _cost_for(
@@ -102,4 +106,5 @@ def cost_for(*, provider, model, prompt_tokens, completion_tokens, at, provider_
         completion_tokens=completion_tokens,
         at=at,
         provider_cost=provider_cost,
+        tokens_estimated=tokens_estimated,
     )

@@ -80,10 +80,10 @@ def forget_model_ids() -> None:
 
 
 def _row(r: Record, ids: dict, prices: dict) -> tuple:
-    """One row in COLUMNS order. The common case (no provider cost, a table price) is
-    inlined: this runs for every record."""
+    """One row in COLUMNS order. The common case (no provider cost, reported token counts,
+    a table price) is inlined: this runs for every record."""
     key = (r.provider, r.model)
-    if r.provider_cost is None:
+    if r.provider_cost is None and not r.tokens_estimated:
         price = pricing.price_at(prices, key, r.created_at)
         cost = price and r.prompt_tokens * price[0] + r.completion_tokens * price[1]
         if cost is None or cost > pricing.MAX_PICO:
@@ -98,6 +98,7 @@ def _row(r: Record, ids: dict, prices: dict) -> tuple:
             completion_tokens=r.completion_tokens,
             at=r.created_at,
             provider_cost=r.provider_cost,
+            tokens_estimated=r.tokens_estimated,
             table=prices,
         )
     return (ids[key], cost, int(source), *_stored(r))

@@ -64,10 +64,10 @@ batches = st.lists(
 )
 
 
-def _pico(prompt, completion, price, provider_cost) -> int | None:
+def _pico(prompt, completion, price, provider_cost, estimated) -> int | None:
     if provider_cost is not None:
         return int(provider_cost * 10**12)
-    if price is None:
+    if price is None or estimated:  # a price times estimated tokens is no cost
         return None
     usd = (prompt * price[0] + completion * price[1]) / 10**6
     return int(usd * 10**12)
@@ -92,7 +92,7 @@ def _expected(records, tenants):
             g["ttft_ms_sum"] += ttft
             g[f"ttft{bisect.bisect_left(LATENCY_BUCKETS_MS, ttft)}"] += 1
         g["tokens_estimated"] += estimated
-        pico = _pico(prompt, completion, price, cost)
+        pico = _pico(prompt, completion, price, cost, estimated)
         if pico is None:
             g["cost_unknown"] += 1
         else:
