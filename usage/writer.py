@@ -30,7 +30,7 @@ RESOLVED = ("provider", "model", "provider_cost")
 the provider's cost or the price table into ``cost_pusd`` and ``cost_source``."""
 STORED = tuple(name for name in Record._fields if name not in RESOLVED)
 """Record fields stored as they are, in columns of the same name."""
-COLUMNS = ("model_id", "cost_pusd", "cost_source", *STORED)
+COLUMNS = (*STORED, "model_id", "cost_pusd", "cost_source")
 """The columns of a row as ``_row`` builds it (COPY and INSERT take this order)."""
 _COLUMN_LIST = ", ".join(COLUMNS)
 _stored = operator.itemgetter(*(Record._fields.index(name) for name in STORED))
@@ -101,7 +101,7 @@ def _row(r: Record, ids: dict, prices: dict) -> tuple:
             tokens_estimated=r.tokens_estimated,
             table=prices,
         )
-    return (ids[key], cost, int(source), *_stored(r))
+    return _stored(r) + (ids[key], cost, int(source))
 
 
 class _ModelIdMap(dict):
