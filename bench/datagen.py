@@ -3,8 +3,9 @@
 ``load_rows(n, ...)`` writes n rows into model_usage_stats in creation-time order (as a
 live system would), spread over ``days`` days ending at ``end``, across the bench tenants
 with a skew (tenant 0 gets about a fifth of the traffic), over a handful of models, with
-realistic statuses, tokens, latencies and exact costs. Rows are built as COPY text in
-Python and streamed in chunks; ids are time-ordered UUIDs like the tracker's.
+realistic statuses, tokens, latencies and exact costs; half the answers are streamed (with
+a time to first token), and a cancelled stream's counts are estimates. Rows are built as
+COPY text in Python and streamed in chunks; ids are time-ordered UUIDs like the tracker's.
 
     .venv/bin/python bench/datagen.py 1000000      # adds 1M rows to the usage_bench database
 """
@@ -29,8 +30,10 @@ MODELS = (
     ("llm7", "gpt-4o-mini", 0.07),
     ("llm7", "some-unpriced-model", 0.05),
 )
-STATUSES = ((1, 0.92, ""), (2, 0.04, "http_429"), (4, 0.025, "http_503"), (3, 0.01, "read_timeout"),
-            (5, 0.003, "http_401"), (6, 0.002, "http_400"))
+# (usage.statuses.Status code, weight, error_type)
+STATUSES = ((1, 0.91, ""), (2, 0.04, "http_429"), (4, 0.025, "http_503"), (3, 0.01, "read_timeout"),
+            (5, 0.003, "http_401"), (6, 0.002, "http_400"), (7, 0.01, "stream_cancelled"))
+STREAMED = 0.5  # share of successful answers that were streamed
 
 
 def bench_tenants():
@@ -88,7 +91,8 @@ def load_rows(n: int, *, days: float = 90.0, end: datetime | None = None, seed: 
     connection.ensure_connection()
     raw = connection.connection
     columns = ("created_at, cost_pusd, id, tenant_id, request_id, prompt_tokens, "
-               "completion_tokens, latency_ms, model_id, attempt, status, cost_source, error_type")
+               "completion_tokens, latency_ms, model_id, attempt, status, cost_source, error_type, "
+               "ttft_ms, tokens_estimated")
     done = 0
     statement = f"COPY model_usage_stats ({columns}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
@@ -106,10 +110,14 @@ def load_rows(n: int, *, days: float = 90.0, end: datetime | None = None, seed: 
                 model_id, price, _ = picked_models[i]
                 status, _, error = picked_status[i]
                 ok = status == 1
+                cancelled = status == 7
                 prompt = rng.randrange(20, 4000)
-                completion = rng.randrange(10, 1500) if ok else 0
+                completion = rng.randrange(10, 1500) if ok or cancelled else 0
                 latency = int(math.exp(rng.gauss(6.5, 0.8))) if ok else rng.randrange(5, 30_000)
-                if price is None:
+                streamed = cancelled or ok and rng.random() < STREAMED
+                ttft = min(int(math.exp(rng.gauss(5.5, 0.7))), latency) if streamed else "\\N"
+                estimated = "t" if cancelled else "f"
+                if price is None or cancelled:  # estimated counts have no cost
                     cost, source = "\\N", 0
                 else:
                     cost, source = prompt * price[0] + completion * price[1], 1
@@ -117,7 +125,7 @@ def load_rows(n: int, *, days: float = 90.0, end: datetime | None = None, seed: 
                 lines.append(
                     f"{created}\t{cost}\t{_uuid7(ms, rng)}\t{picked_tenants[i]}\t"
                     f"{_uuid7(ms, rng)}\t{prompt}\t{completion}\t{latency}\t{model_id}\t1\t"
-                    f"{status}\t{source}\t{error}\n"
+                    f"{status}\t{source}\t{error}\t{ttft}\t{estimated}\n"
                 )
             copy.write("".join(lines))
             done += size

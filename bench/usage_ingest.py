@@ -53,7 +53,7 @@ def main() -> None:
     import usage
     from usage import writer
     from usage.models import ModelUsageStat
-    from usage.records import normalise
+    from usage.records import build
 
     tenants = [t.pk for t in bench_tenants()]
     work = calls(tenants, N)
@@ -61,7 +61,7 @@ def main() -> None:
 
     # Raw COPY of ready-made rows (ids, model ids and costs resolved beforehand).
     now = datetime.now(UTC)
-    rows = writer.rows_for([normalise((*c.values(), "", None, now)) for c in work], "default")
+    rows = writer.rows_for([build(**c, created_at=now) for c in work], "default")
     connection.ensure_connection()
 
     batch = settings.USAGE_BATCH_SIZE  # one transaction per batch, as the tracker does
@@ -102,11 +102,7 @@ def main() -> None:
 
     def save_each():
         for r in sample:
-            ModelUsageStat(
-                created_at=r[0], cost_pusd=r[1], id=r[2], tenant_id=r[3], request_id=r[4],
-                prompt_tokens=r[5], completion_tokens=r[6], latency_ms=r[7], model_id=r[8],
-                attempt=r[9], status=r[10], cost_source=r[11], error_type=r[12],
-            ).save(force_insert=True)
+            ModelUsageStat(**dict(zip(writer.COLUMNS, r, strict=True))).save(force_insert=True)
 
     save_s, _ = timed(save_each)
     save_rate = SAVE_SAMPLE / save_s

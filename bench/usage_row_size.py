@@ -25,7 +25,7 @@ CREATE TABLE bench_naive_usage (
   provider varchar(32), model varchar(200), prompt_tokens integer, completion_tokens integer,
   total_tokens integer, latency_ms integer, status varchar(20), error_type text,
   cost_usd numeric(18, 12), cost_source varchar(20), request_id uuid, attempt integer,
-  created_at timestamptz NOT NULL)
+  created_at timestamptz NOT NULL, ttft_ms integer, tokens_estimated boolean)
 """
 
 
@@ -63,6 +63,10 @@ def main() -> None:
         line(f"  index {name}", f"{size / rows:.1f} bytes/row")
     line("TOTAL bytes/row (target < 200)", f"{ours:.1f}")
 
+    from usage.statuses import Status
+
+    # Status names by code (codes run 1..n): the naive layout stores the name.
+    statuses = ",".join(f"'{s.label}'" for s in sorted(Status))
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_naive_usage")
         cursor.execute(NAIVE)
@@ -70,13 +74,12 @@ def main() -> None:
         cursor.execute(
             "INSERT INTO bench_naive_usage (record_id, tenant_id, provider, model, prompt_tokens,"
             " completion_tokens, total_tokens, latency_ms, status, error_type, cost_usd,"
-            " cost_source, request_id, attempt, created_at) "
+            " cost_source, request_id, attempt, created_at, ttft_ms, tokens_estimated) "
             "SELECT s.id, s.tenant_id, m.provider, m.name, s.prompt_tokens, s.completion_tokens,"
             " s.prompt_tokens + s.completion_tokens, s.latency_ms,"
-            " (ARRAY['success','rate_limited','timeout','error','auth_error','invalid_request'])"
-            "[s.status], s.error_type, s.cost_pusd / 1e12,"
+            f" (ARRAY[{statuses}])[s.status], s.error_type, s.cost_pusd / 1e12,"
             " (ARRAY['unknown','price_table','provider'])[s.cost_source + 1], s.request_id,"
-            " s.attempt, s.created_at "
+            " s.attempt, s.created_at, s.ttft_ms, s.tokens_estimated "
             "FROM model_usage_stats s JOIN usage_provider_models m ON m.id = s.model_id "
             "ORDER BY s.seq LIMIT %s",
             [NAIVE_ROWS],

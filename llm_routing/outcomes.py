@@ -1,9 +1,10 @@
 """Every provider answer is classified here, once, into a ``Completion`` or a
 ``ProviderError`` whose ``retryable`` flag drives failover.
 
-Outcome names are the usage ledger's status values: success, rate_limited, timeout, error
-(other transient), auth_error (401/403) and invalid_request (other 4xx: the request itself
-is wrong, so no other provider would take it either).
+Outcome names are the usage ledger's status values, defined once in ``usage.statuses``:
+success, rate_limited, timeout, error (other transient), auth_error (401/403),
+invalid_request (other 4xx: the request itself is wrong, so no other provider would take
+it either) and cancelled (the caller left a stream before its end).
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from typing import Any
 from django.views.decorators.debug import sensitive_variables
 
 from llm_routing.http_client import HttpReply, TransportFailure, scrub
+from usage.statuses import (  # noqa: F401 - re-exported: routing's outcome names
+    AUTH_ERROR,
+    CANCELLED,
+    ERROR,
+    INVALID_REQUEST,
+    RATE_LIMITED,
+    SUCCESS,
+    TIMEOUT,
+)
 
-SUCCESS = "success"
-RATE_LIMITED = "rate_limited"
-TIMEOUT = "timeout"
-ERROR = "error"
-AUTH_ERROR = "auth_error"
-INVALID_REQUEST = "invalid_request"
-CANCELLED = "cancelled"  # the caller left a stream before its end
 # Failures of the provider rather than of the request or the key: the circuit breaker
 # counts these (llm_routing/ratelimits.py breaker_cooldown).
 TRANSIENT = frozenset({TIMEOUT, ERROR})

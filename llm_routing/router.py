@@ -320,6 +320,7 @@ def _settle_attempt(
     number: int,
     latency_ms: int,
     api_key: str,
+    ttft_ms: int | None = None,
 ) -> _Settled:
     """Classify one provider reply, put its usage row in the tracker, then update the
     shared state. The tracker comes first and the state writes after it are best-effort:
@@ -355,6 +356,8 @@ def _settle_attempt(
             completion_tokens=completion.completion_tokens,
             latency_ms=latency_ms,
             provider_cost=completion.provider_cost,
+            ttft_ms=ttft_ms,
+            tokens_estimated=completion.tokens_estimated,
         )
         state.record(
             tenant_id=view.tenant.pk,
@@ -380,6 +383,8 @@ def _settle_attempt(
         latency_ms=latency_ms,
         error_type=error.error_type,
         provider_cost=partial.provider_cost if partial else None,
+        ttft_ms=ttft_ms,
+        tokens_estimated=partial.tokens_estimated if partial else False,
     )
     now = clock.now()
     cooldown = _cooldown_for(error, report, now)
@@ -484,6 +489,7 @@ def _route(
             number=len(attempts) + 1,
             latency_ms=int((time.perf_counter() - sent) * 1000),
             api_key=api_key,
+            ttft_ms=ttft_ms,
         )
         attempts.append(settled.attempt)
         completion = settled.completion

@@ -46,20 +46,27 @@ def track(
     error_type: str = "",
     provider_cost: Decimal | None = None,
     created_at: datetime | None = None,
+    ttft_ms: int | None = None,
+    tokens_estimated: bool = False,
 ) -> None:
     """Record one attempt. Returns at once; never raises; the record is written once.
 
-    status: "success", "rate_limited", "timeout", "error", "auth_error" or
-    "invalid_request" (anything else is stored as "error" with error_type "bad_status:...").
-    error_type: a short machine code ("http_503", "connect_error", ...). provider_cost: the
-    provider's own figure in USD (OpenRouter's usage.cost); it wins over the price table.
-    created_at: when the attempt was made; None (or left out) means now, as ``at`` does for
-    ``cost_for``.
+    status: a name of ``usage.statuses.Status`` ("success", "rate_limited", "timeout",
+    "error", "auth_error", "invalid_request", "cancelled"); anything else is stored as
+    "error" with error_type "bad_status:...". error_type: a short machine code ("http_503",
+    "connect_error", ...). provider_cost: the provider's own figure in USD (OpenRouter's
+    usage.cost); it wins over the price table. created_at: when the attempt was made; None
+    (or left out) means now, as ``at`` does for ``cost_for``. ttft_ms: for a stream that
+    delivered content, ms from the request to its first content (else None).
+    tokens_estimated: the provider sent no token figures and the counts are estimates.
+
+    The keywords are the fields of ``usage.records.Record`` (the one definition of a
+    record; its id is given later) and the tuple below follows that order.
     """
     raw = (
-        tenant_id, provider, model, status, request_id, attempt, prompt_tokens,
-        completion_tokens, latency_ms, error_type, provider_cost,
-        time.time() if created_at is None else created_at,
+        time.time() if created_at is None else created_at, tenant_id, request_id, provider,
+        model, status, attempt, prompt_tokens, completion_tokens, latency_ms, error_type,
+        provider_cost, ttft_ms, tokens_estimated,
     )
     try:
         tracker = _tracker or get_tracker()
@@ -85,11 +92,15 @@ def tracker_stats() -> dict:
     return get_tracker().stats()
 
 
-def cost_for(*, provider, model, prompt_tokens, completion_tokens, at=None, provider_cost=None):
+def cost_for(
+    *, provider, model, prompt_tokens, completion_tokens, at=None, provider_cost=None,
+    tokens_estimated=False,
+):
     """(cost in USD as Decimal or None, source "provider" | "price_table" | "unknown").
 
     ``at``: when the request was made; None (or left out) means now, as ``created_at``
-    does for ``track``.
+    does for ``track``. Estimated token counts cost None unless the provider reported a
+    cost.
     """
     from usage.pricing import cost_for as _cost_for
 
@@ -100,4 +111,5 @@ def cost_for(*, provider, model, prompt_tokens, completion_tokens, at=None, prov
         completion_tokens=completion_tokens,
         at=at,
         provider_cost=provider_cost,
+        tokens_estimated=tokens_estimated,
     )

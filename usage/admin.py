@@ -18,8 +18,9 @@ from django.utils.functional import cached_property
 from tenants.admin.scoping import MissingBeforeForbiddenMixin, RolePermissionsMixin
 from tenants.permissions import Action
 from tenants.selectors import tenants_for_user
-from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel, Status
+from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel
 from usage.money import format_usd
+from usage.statuses import Status
 
 
 class CappedCountPaginator(Paginator):
@@ -105,7 +106,7 @@ class ModelUsageStatAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, adm
 
     list_display = (
         "created_at", "tenant", "model", "status_label", "attempt", "prompt_tokens",
-        "completion_tokens", "latency_ms", "cost_display", "error_type",
+        "completion_tokens", "latency_ms", "ttft_ms", "cost_display", "error_type",
     )
     list_filter = (
         TenantFilter,
@@ -122,8 +123,8 @@ class ModelUsageStatAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, adm
     date_hierarchy = None
     readonly_fields = (
         "id", "created_at", "tenant", "model", "status", "attempt", "request_id",
-        "prompt_tokens", "completion_tokens", "latency_ms", "cost_pusd", "cost_source",
-        "error_type", "seq",
+        "prompt_tokens", "completion_tokens", "tokens_estimated", "latency_ms", "ttft_ms",
+        "cost_pusd", "cost_source", "error_type", "seq",
     )
 
     def get_queryset(self, request):

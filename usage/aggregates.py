@@ -1,10 +1,12 @@
 """The one aggregation of usage rows, in SQL and in Python.
 
-``aggregate_select`` is the SELECT list that turns raw rows into summary columns (counts
-per status, tokens, latency sum and histogram, known cost, unknown-cost count), written once
-for PostgreSQL and SQLite alike. The refresh inserts it into ``model_usage_summary``; the
-selectors run it over the unsummarised tail. ``Agg`` adds such rows up in Python for any
-period and reads percentiles off the histogram.
+``METRICS`` names each summary figure with the SQL that computes it from raw rows (counts
+per status, tokens, latency sum and histogram, known cost, unknown-cost and
+estimated-token counts, and for streamed attempts their count, TTFT sum and TTFT
+histogram), written once for PostgreSQL and SQLite alike. ``aggregate_select`` is its
+SELECT list: the refresh inserts it into the summaries; the selectors run it over the
+unsummarised tail. ``Agg`` adds such rows up in Python for any period and reads
+percentiles off the histograms.
 """
 
 from __future__ import annotations
@@ -12,19 +14,57 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 
-from usage.models import HISTOGRAM_FIELDS, LATENCY_BUCKETS_MS, Status, pico_to_usd
-
-STATUS_FIELDS = (
-    ("successes", Status.SUCCESS),
-    ("rate_limited", Status.RATE_LIMITED),
-    ("timeouts", Status.TIMEOUT),
-    ("errors", Status.ERROR),
-    ("auth_errors", Status.AUTH_ERROR),
-    ("invalid_requests", Status.INVALID_REQUEST),
+from usage.models import (
+    HISTOGRAM_FIELDS,
+    LATENCY_BUCKETS_MS,
+    TTFT_HISTOGRAM_FIELDS,
+    pico_to_usd,
 )
+from usage.statuses import COUNT_FIELD, NOT_FAILED, Status
+
+STATUS_FIELDS = tuple((COUNT_FIELD[status], status) for status in Status)
 COUNT_FIELDS = ("requests", *(name for name, _ in STATUS_FIELDS))
-SUM_FIELDS = ("prompt_tokens", "completion_tokens", "latency_ms_sum", "cost_pusd", "cost_unknown")
-METRIC_FIELDS = (*COUNT_FIELDS, *SUM_FIELDS, *HISTOGRAM_FIELDS)
+
+
+def _sum(column: str) -> str:
+    # CAST: PostgreSQL sums bigints as numeric; every figure stays a plain integer.
+    return f"CAST(coalesce(sum({column}), 0) AS bigint)"
+
+
+def _histogram(column: str, names: tuple[str, ...]):
+    """(name, SQL) per bucket of LATENCY_BUCKETS_MS; NULL values fall in none."""
+    lower = None
+    for name, upper in zip(names, LATENCY_BUCKETS_MS, strict=False):
+        low = "" if lower is None else f"{column} > {lower} AND "
+        yield name, f"count(*) FILTER (WHERE {low}{column} <= {upper})"
+        lower = upper
+    yield names[-1], f"count(*) FILTER (WHERE {column} > {lower})"
+
+
+METRICS: tuple[tuple[str, str], ...] = (
+    ("requests", "count(*)"),
+    *((name, f"count(*) FILTER (WHERE status = {int(code)})") for name, code in STATUS_FIELDS),
+    ("prompt_tokens", _sum("prompt_tokens")),
+    ("completion_tokens", _sum("completion_tokens")),
+    ("latency_ms_sum", _sum("latency_ms")),
+    ("cost_pusd", _sum("cost_pusd")),
+    ("cost_unknown", "count(*) FILTER (WHERE cost_pusd IS NULL)"),
+    ("tokens_estimated", "count(*) FILTER (WHERE tokens_estimated)"),
+    ("streamed", "count(*) FILTER (WHERE ttft_ms IS NOT NULL)"),
+    ("ttft_ms_sum", _sum("ttft_ms")),
+    *_histogram("latency_ms", HISTOGRAM_FIELDS),
+    *_histogram("ttft_ms", TTFT_HISTOGRAM_FIELDS),
+)
+"""(summary column, SQL over model_usage_stats) for every figure, in one order."""
+METRIC_FIELDS = tuple(name for name, _ in METRICS)
+
+_LATENCY = slice(
+    METRIC_FIELDS.index(HISTOGRAM_FIELDS[0]), METRIC_FIELDS.index(HISTOGRAM_FIELDS[-1]) + 1
+)
+_TTFT = slice(
+    METRIC_FIELDS.index(TTFT_HISTOGRAM_FIELDS[0]),
+    METRIC_FIELDS.index(TTFT_HISTOGRAM_FIELDS[-1]) + 1,
+)
 
 
 def hour_sql(vendor: str, column: str = "created_at") -> str:
@@ -37,21 +77,25 @@ def hour_sql(vendor: str, column: str = "created_at") -> str:
 
 def aggregate_select() -> str:
     """SELECT list of METRIC_FIELDS over model_usage_stats (portable SQL)."""
-    parts = ["count(*)"]
-    parts += [f"count(*) FILTER (WHERE status = {int(code)})" for _, code in STATUS_FIELDS]
-    # CAST: PostgreSQL sums bigints as numeric; every figure stays a plain integer.
-    parts += [
-        f"CAST(coalesce(sum({column}), 0) AS bigint)"
-        for column in ("prompt_tokens", "completion_tokens", "latency_ms", "cost_pusd")
-    ]
-    parts.append("count(*) FILTER (WHERE cost_pusd IS NULL)")
-    lower = None
-    for upper in LATENCY_BUCKETS_MS:
-        low = "" if lower is None else f"latency_ms > {lower} AND "
-        parts.append(f"count(*) FILTER (WHERE {low}latency_ms <= {upper})")
+    return ", ".join(sql for _, sql in METRICS)
+
+
+def _percentile(hist: list[int], fraction: float) -> int | None:
+    """The value at ``fraction`` (0-1) of a LATENCY_BUCKETS_MS histogram, interpolated
+    inside its bucket; None for an empty histogram."""
+    total = sum(hist)
+    if total == 0:
+        return None
+    rank = fraction * total
+    seen = 0
+    lower = 0
+    for i, count in enumerate(hist):
+        upper = LATENCY_BUCKETS_MS[i] if i < len(LATENCY_BUCKETS_MS) else lower * 2
+        if count and seen + count >= rank:
+            return round(lower + (upper - lower) * (rank - seen) / count)
+        seen += count
         lower = upper
-    parts.append(f"count(*) FILTER (WHERE latency_ms > {lower})")
-    return ", ".join(parts)
+    return lower
 
 
 @dataclass
@@ -70,33 +114,37 @@ class Agg:
         except ValueError:
             raise AttributeError(name) from None
 
+    @property
+    def failed(self) -> int:
+        """Attempts that neither succeeded nor were cancelled by the caller."""
+        return self.requests - sum(getattr(self, COUNT_FIELD[s]) for s in NOT_FAILED)
+
     def percentile(self, fraction: float) -> int | None:
         """Latency at ``fraction`` (0-1), interpolated inside its histogram bucket."""
-        hist = self.values[len(COUNT_FIELDS) + len(SUM_FIELDS):]
-        total = sum(hist)
-        if total == 0:
-            return None
-        rank = fraction * total
-        seen = 0
-        lower = 0
-        for i, count in enumerate(hist):
-            upper = LATENCY_BUCKETS_MS[i] if i < len(LATENCY_BUCKETS_MS) else lower * 2
-            if count and seen + count >= rank:
-                return round(lower + (upper - lower) * (rank - seen) / count)
-            seen += count
-            lower = upper
-        return lower
+        return _percentile(self.values[_LATENCY], fraction)
+
+    def ttft_percentile(self, fraction: float) -> int | None:
+        """Time to first token of the streamed attempts at ``fraction`` (0-1)."""
+        return _percentile(self.values[_TTFT], fraction)
 
     def as_dict(self) -> dict:
-        """Figures for screens and JSON: counts, tokens, cost (Decimal USD), latency."""
+        """Figures for screens and JSON: counts, tokens, cost (Decimal USD), latency, TTFT.
+
+        ``failed`` counts attempts that neither succeeded nor were cancelled by the caller.
+        """
         d = {name: getattr(self, name) for name in COUNT_FIELDS}
-        d["failed"] = d["requests"] - d["successes"]
+        d["failed"] = self.failed
         d["prompt_tokens"] = self.prompt_tokens
         d["completion_tokens"] = self.completion_tokens
         d["total_tokens"] = self.prompt_tokens + self.completion_tokens
+        d["tokens_estimated"] = self.tokens_estimated
         d["cost_usd"] = pico_to_usd(self.cost_pusd)
         d["cost_unknown"] = self.cost_unknown
         d["latency_avg_ms"] = round(self.latency_ms_sum / self.requests) if self.requests else None
         d["latency_p50_ms"] = self.percentile(0.50)
         d["latency_p95_ms"] = self.percentile(0.95)
+        d["streamed"] = self.streamed
+        d["ttft_avg_ms"] = round(self.ttft_ms_sum / self.streamed) if self.streamed else None
+        d["ttft_p50_ms"] = self.ttft_percentile(0.50)
+        d["ttft_p95_ms"] = self.ttft_percentile(0.95)
         return d

@@ -4,9 +4,11 @@ Row size matters here (millions of rows), so ``ModelUsageStat`` stores small cod
 of strings: the provider and model name live once in ``ProviderModel`` and a row keeps a
 4-byte id; status and cost source are 2-byte integers; cost is an exact integer count of
 pico-dollars (1e-12 USD), which sums exactly on PostgreSQL and SQLite alike (SQLite has no
-exact decimal type). Columns are ordered widest-alignment first so PostgreSQL adds no
-padding. The foreign keys have no database constraint: a ledger outlives what it records,
-and a per-row RI trigger would halve COPY throughput.
+exact decimal type). Columns are ordered widest-alignment first so PostgreSQL adds little
+padding; PostgreSQL appends the columns added later (the foreign keys, then ``ttft_ms``
+and ``tokens_estimated``), see docs/usage.md for the bytes. The foreign keys have no
+database constraint: a ledger outlives what it records, and a per-row RI trigger would
+halve COPY throughput.
 
 ``seq`` is the insertion sequence (a PostgreSQL sequence default; a trigger on SQLite), the
 watermark the summary refresh follows: late rows with an old ``created_at`` still get a new
@@ -21,20 +23,9 @@ from decimal import Decimal
 from django.db import models
 
 from usage.ids import record_id
+from usage.statuses import COUNT_FIELD, NOT_FAILED, Status
 
 PICO = Decimal("1e-12")
-
-
-class Status(models.IntegerChoices):
-    SUCCESS = 1, "success"
-    RATE_LIMITED = 2, "rate_limited"
-    TIMEOUT = 3, "timeout"
-    ERROR = 4, "error"
-    AUTH_ERROR = 5, "auth_error"
-    INVALID_REQUEST = 6, "invalid_request"
-
-
-STATUS_CODES = {label: value for value, label in Status.choices}
 
 
 class CostSource(models.IntegerChoices):
@@ -93,6 +84,12 @@ class ModelUsageStat(models.Model):
     status = models.SmallIntegerField(choices=Status.choices)
     cost_source = models.SmallIntegerField(choices=CostSource.choices, default=CostSource.UNKNOWN)
     error_type = models.CharField(max_length=40, blank=True, default="")
+    # Added by migration 0007 (stored after every column above).
+    # Streams only: ms from sending the request to the first content; null otherwise.
+    ttft_ms = models.IntegerField(null=True, blank=True)
+    # The provider sent no token figures (a stream cancelled or cut, or without its usage
+    # chunk): the counts are estimates from the text, never a silent 0.
+    tokens_estimated = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         db_table = "model_usage_stats"
@@ -146,11 +143,17 @@ LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000,
 """Upper bounds (inclusive) of the latency histogram; a last bucket takes everything above."""
 
 HISTOGRAM_FIELDS = tuple(f"lat_b{i:02d}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
+TTFT_HISTOGRAM_FIELDS = tuple(f"ttft_b{i:02d}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
+"""Time to first token of streamed attempts, in the latency histogram's buckets."""
 
 
 class SummaryFigures(models.Model):
-    """What both summaries hold per tenant and model: additive counts, tokens, known cost in
-    pico-dollars, rows without a price, and a latency histogram (``lat_b00``..``lat_b15``).
+    """What both summaries hold per tenant and model: additive counts (one per status,
+    ``usage.statuses.COUNT_FIELD``), tokens, known cost in pico-dollars, rows without a
+    price, rows whose token counts are estimates, a latency histogram (``lat_b00``..
+    ``lat_b15``), and for streamed attempts (those with a time to first token) their count,
+    TTFT sum and TTFT histogram (``ttft_b00``..``ttft_b15``). usage/aggregates.py computes
+    them all.
 
     The unique (tenant, period, model) index of each concrete summary serves every lookup,
     so the foreign keys carry no indexes of their own.
@@ -177,11 +180,15 @@ class SummaryFigures(models.Model):
     errors = models.IntegerField(default=0)
     auth_errors = models.IntegerField(default=0)
     invalid_requests = models.IntegerField(default=0)
+    cancelled = models.IntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
     latency_ms_sum = models.BigIntegerField(default=0)
     cost_pusd = models.BigIntegerField(default=0)
     cost_unknown = models.IntegerField(default=0)
+    tokens_estimated = models.IntegerField(default=0)
+    streamed = models.IntegerField(default=0)
+    ttft_ms_sum = models.BigIntegerField(default=0)
     lat_b00 = models.IntegerField(default=0)
     lat_b01 = models.IntegerField(default=0)
     lat_b02 = models.IntegerField(default=0)
@@ -198,13 +205,30 @@ class SummaryFigures(models.Model):
     lat_b13 = models.IntegerField(default=0)
     lat_b14 = models.IntegerField(default=0)
     lat_b15 = models.IntegerField(default=0)
+    ttft_b00 = models.IntegerField(default=0)
+    ttft_b01 = models.IntegerField(default=0)
+    ttft_b02 = models.IntegerField(default=0)
+    ttft_b03 = models.IntegerField(default=0)
+    ttft_b04 = models.IntegerField(default=0)
+    ttft_b05 = models.IntegerField(default=0)
+    ttft_b06 = models.IntegerField(default=0)
+    ttft_b07 = models.IntegerField(default=0)
+    ttft_b08 = models.IntegerField(default=0)
+    ttft_b09 = models.IntegerField(default=0)
+    ttft_b10 = models.IntegerField(default=0)
+    ttft_b11 = models.IntegerField(default=0)
+    ttft_b12 = models.IntegerField(default=0)
+    ttft_b13 = models.IntegerField(default=0)
+    ttft_b14 = models.IntegerField(default=0)
+    ttft_b15 = models.IntegerField(default=0)
 
     class Meta:
         abstract = True
 
     @property
     def failed(self) -> int:
-        return self.requests - self.successes
+        """Attempts that failed (neither succeeded nor were cancelled by the caller)."""
+        return self.requests - sum(getattr(self, COUNT_FIELD[s]) for s in NOT_FAILED)
 
 
 class ModelUsageSummary(SummaryFigures):

@@ -104,15 +104,20 @@ def cost_pico(
     completion_tokens: int,
     at: datetime,
     provider_cost=None,
+    tokens_estimated: bool = False,
     table: dict | None = None,
 ) -> tuple[int | None, int]:
     """(cost in pico-dollars or None, CostSource code) for one attempt.
 
+    ``tokens_estimated``: the counts are estimates (no figures from the provider), and a
+    price times an estimate is not a cost: unknown, unless the provider reported one.
     ``table``: a ``price_book.table()`` taken once for a batch (default: fetched here).
     """
     reported = provider_cost_to_pico(provider_cost)
     if reported is not None:
         return reported, CostSource.PROVIDER
+    if tokens_estimated:
+        return None, CostSource.UNKNOWN
     price = price_at(table if table is not None else price_book.table(), (provider, model), at)
     cost = None if price is None else prompt_tokens * price[0] + completion_tokens * price[1]
     if cost is None or cost > MAX_PICO:
@@ -128,12 +133,13 @@ def cost_for(
     completion_tokens: int,
     at: datetime | None = None,
     provider_cost=None,
+    tokens_estimated: bool = False,
 ) -> tuple[Decimal | None, str]:
     """Cost in USD and where it came from: "provider", "price_table" or "unknown".
 
     A provider-reported cost wins when given; otherwise the price in force at ``at`` (None:
-    now, the same rule as ``track(created_at=None)``); a model without a price at that time
-    costs None (unknown), never 0.
+    now, the same rule as ``track(created_at=None)``); a model without a price at that time,
+    or token counts that are estimates, cost None (unknown), never 0.
     """
     if at is None:
         at = timezone.now()
@@ -144,5 +150,6 @@ def cost_for(
         completion_tokens=max(int(completion_tokens), 0),
         at=at,
         provider_cost=provider_cost,
+        tokens_estimated=tokens_estimated,
     )
     return pico_to_usd(pico), CostSource(source).label

@@ -1,4 +1,11 @@
-"""The record a tracker call becomes: validated, given its id, and (de)serialised for spill files.
+"""The usage record: its one definition, and what a tracker call becomes.
+
+``Record`` is the single definition of a usage record's fields. Everything else derives
+from it: the tuple ``usage.track()`` packs (``RAW_FIELDS``: every field but the id, in
+order; ``track``'s keyword arguments must be exactly these, checked at import), the
+writer's COPY columns and temporary table (usage/writer.py), and the spill line
+(``to_json``/``from_json``: a JSON array in field order). A new field is a line here, a
+keyword of ``track()``, a model column of the same name and its migration.
 
 ``track()`` only packs its arguments into a tuple (it must cost microseconds); the writer
 thread turns each tuple into a ``Record`` here. A record gets its id before its first write
@@ -7,33 +14,46 @@ attempt and keeps it in every retry and spill, which is what makes replays write
 
 from __future__ import annotations
 
+import inspect
 import json
+import time
+import types
+import typing
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
 from usage.ids import record_id
-from usage.models import STATUS_CODES, Status
+from usage.statuses import CODES, Status
 
 MAX_INT4 = 2**31 - 1
 
 
 class Record(NamedTuple):
+    """One attempt at one provider, checked and ready to store. Fields with a default were
+    added later: a spill line written before them lacks them and reads as the default."""
+
     id: uuid.UUID
     created_at: datetime
     tenant_id: uuid.UUID
     request_id: uuid.UUID
     provider: str
     model: str
-    status: int
+    status: int  # usage.statuses.Status
     attempt: int
     prompt_tokens: int
     completion_tokens: int
     latency_ms: int
     error_type: str
-    provider_cost: str | None
+    provider_cost: str | None  # the provider's own USD figure, as text (exact)
+    ttft_ms: int | None = None  # streams: time to the first content
+    tokens_estimated: bool = False  # no figures from the provider: the counts are estimates
 
+
+RAW_FIELDS = Record._fields[1:]
+"""The layout of the tuple ``track()`` hands its tracker: every field but the id (the
+writer gives it). ``created_at`` is a datetime or a ``time.time()`` float."""
 
 _new_record = tuple.__new__  # Record(...) without the Python-level __new__ frame
 
@@ -59,6 +79,16 @@ def _count(value) -> int:
     except (ValueError, TypeError):
         return 0
     return min(max(number, 0), MAX_INT4)
+
+
+def _optional_count(value) -> int | None:
+    """A count that may be unknown (None): garbage reads as unknown, not as 0."""
+    if value is None or type(value) is int and 0 <= value <= MAX_INT4:
+        return value
+    try:
+        return min(max(int(value), 0), MAX_INT4)
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _text(value, limit: int, default: str = "") -> str:
@@ -87,15 +117,16 @@ def _when(created_at) -> tuple[datetime, int]:
 
 
 def normalise(raw: tuple) -> Record:
-    """A tracked call's arguments as a Record; BadRecord when it cannot be stored at all.
+    """A tracked call's arguments (a RAW_FIELDS tuple) as a Record; BadRecord when it
+    cannot be stored at all.
 
     Runs in the writer thread for every record, hence the plain positional code.
     """
-    (tenant_id, provider, model, status, request_id, attempt, prompt_tokens,
-     completion_tokens, latency_ms, error_type, provider_cost, created_at) = raw
+    (created_at, tenant_id, request_id, provider, model, status, attempt, prompt_tokens,
+     completion_tokens, latency_ms, error_type, provider_cost, ttft_ms, tokens_estimated) = raw
     created_at, ms = _when(created_at)
     error_type = _text(error_type, 40)
-    code = STATUS_CODES.get(status)
+    code = CODES.get(status)
     if code is None:
         # An unknown status is still an attempt that happened: keep it as an error and say so.
         code, error_type = int(Status.ERROR), "bad_status:" + _text(status, 29)
@@ -119,28 +150,93 @@ def normalise(raw: tuple) -> Record:
         _count(latency_ms),
         error_type,
         cost,
+        _optional_count(ttft_ms),
+        bool(tokens_estimated),
     ))
+
+
+def pack(**fields) -> tuple:
+    """The tuple ``usage.track(**fields)`` would hand its tracker (tests, benchmarks,
+    anything that feeds a tracker or ``normalise`` directly). Defaults as ``track()``'s."""
+    unknown = fields.keys() - set(RAW_FIELDS)
+    if unknown:
+        raise TypeError(f"not a usage record field: {', '.join(sorted(unknown))}")
+    values = {**TRACK_DEFAULTS, **fields}
+    if values["created_at"] is None:
+        values["created_at"] = time.time()
+    return tuple(values[name] for name in RAW_FIELDS)
+
+
+def build(**fields) -> Record:
+    """A Record from ``track()``'s keywords, checked as a tracked call is (tests, benchmarks,
+    anything that writes records itself); BadRecord as ``normalise``."""
+    return normalise(pack(**fields))
+
+
+# --- spill lines: a JSON array in field order ----------------------------------------------
+
+
+def _codec(hint) -> tuple:
+    """(to JSON, from JSON) for a field's type; optional types pass None through."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) and type(None) in args:
+        dump, load = _codec(next(a for a in args if a is not type(None)))
+        return (lambda v: None if v is None else dump(v)), (
+            lambda v: None if v is None else load(v)
+        )
+    if hint is uuid.UUID:
+        return str, uuid.UUID
+    if hint is datetime:
+        return datetime.isoformat, datetime.fromisoformat
+    if hint is bool:
+        return bool, _strict_bool
+    if hint in (int, str):
+        return hint, hint
+    raise TypeError(f"usage.records: no spill codec for {hint!r}")
+
+
+def _strict_bool(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("not a boolean")
+    return value
+
+
+_CODECS = tuple(_codec(h) for h in typing.get_type_hints(Record).values())
+_DUMPERS = tuple(dump for dump, _ in _CODECS)
+_LOADERS = tuple(load for _, load in _CODECS)
+_REQUIRED = len(Record._fields) - len(Record._field_defaults)
+"""A spill line has at least the fields without a default (the 13 of the first format)."""
 
 
 def to_json(record: Record) -> str:
     return json.dumps(
-        [
-            str(record.id), record.created_at.isoformat(), str(record.tenant_id),
-            str(record.request_id), record.provider, record.model, record.status,
-            record.attempt, record.prompt_tokens, record.completion_tokens, record.latency_ms,
-            record.error_type, record.provider_cost,
-        ],
+        [dump(value) for dump, value in zip(_DUMPERS, record, strict=True)],
         separators=(",", ":"),
     )
 
 
 def from_json(line: str) -> Record:
+    """A spill line as a Record; a line of an earlier format (fewer fields, the later ones
+    having defaults) reads with those defaults. ValueError when it is not a record."""
     fields = json.loads(line)
-    if not isinstance(fields, list) or len(fields) != len(Record._fields):
+    if not isinstance(fields, list) or not _REQUIRED <= len(fields) <= len(Record._fields):
         raise ValueError("not a spilled usage record")
-    return Record(
-        uuid.UUID(fields[0]), datetime.fromisoformat(fields[1]), uuid.UUID(fields[2]),
-        uuid.UUID(fields[3]), str(fields[4]), str(fields[5]), int(fields[6]), int(fields[7]),
-        int(fields[8]), int(fields[9]), int(fields[10]), str(fields[11]),
-        None if fields[12] is None else str(fields[12]),
-    )
+    values = [load(value) for load, value in zip(_LOADERS, fields, strict=False)]
+    return Record(*values)
+
+
+def _track_defaults() -> dict:
+    """``usage.track``'s keyword defaults, after checking its keywords are RAW_FIELDS."""
+    from usage import track
+
+    parameters = inspect.signature(track).parameters
+    if set(parameters) != set(RAW_FIELDS):
+        raise ImportError(
+            "usage.track()'s keyword arguments must be the Record's fields but the id: "
+            f"{sorted(set(parameters) ^ set(RAW_FIELDS))} differ"
+        )
+    empty = inspect.Parameter.empty
+    return {name: p.default for name, p in parameters.items() if p.default is not empty}
+
+
+TRACK_DEFAULTS = _track_defaults()

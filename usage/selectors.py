@@ -282,10 +282,13 @@ def time_series(
     Returns dicts sorted by bucket, provider, model: ``bucket`` (a date for "day", an aware
     local datetime for "hour"), ``provider``, ``model``, ``requests``, ``successes``,
     ``rate_limited``, ``timeouts``, ``errors``, ``auth_errors``, ``invalid_requests``,
-    ``failed``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens``, ``cost_usd``
+    ``cancelled`` (one count per status, ``usage.statuses.COUNT_FIELD``), ``failed``
+    (neither succeeded nor cancelled), ``prompt_tokens``, ``completion_tokens``,
+    ``total_tokens``, ``tokens_estimated`` (rows whose counts are estimates), ``cost_usd``
     (Decimal, known costs only), ``cost_unknown`` (rows without a price),
-    ``latency_avg_ms``, ``latency_p50_ms``, ``latency_p95_ms`` (None without rows).
-    Buckets without usage are absent.
+    ``latency_avg_ms``, ``latency_p50_ms``, ``latency_p95_ms`` (None without rows),
+    ``streamed`` (attempts with a time to first token), ``ttft_avg_ms``, ``ttft_p50_ms``,
+    ``ttft_p95_ms`` (None without streamed attempts). Buckets without usage are absent.
     """
     if bucket not in ("day", "hour"):
         raise ValueError("bucket must be 'day' or 'hour'")
@@ -368,8 +371,9 @@ def current_rates(
     """Error and rate-limit rates per provider over the last ``window`` (raw rows).
 
     ``{provider: {"requests", "errors", "rate_limited", "error_rate", "rate_limited_rate"}}``
-    where errors are attempts that neither succeeded nor were rate-limited, and rates are
-    fractions (0.0-1.0; None without requests). Key ``"all"`` sums every provider.
+    where errors are attempts that neither succeeded nor were rate-limited nor cancelled by
+    the caller, and rates are fractions (0.0-1.0; None without requests). Key ``"all"``
+    sums every provider.
     """
     since = (now or timezone.now()) - window
     names = _models(using)
@@ -380,7 +384,7 @@ def current_rates(
         per_provider["all"].add(row[1:])
     result = {}
     for provider, agg in per_provider.items():
-        errors = agg.requests - agg.successes - agg.rate_limited
+        errors = agg.failed - agg.rate_limited
         result[provider] = {
             "requests": agg.requests,
             "errors": errors,
@@ -408,8 +412,8 @@ def period_usage(
     (aware) or local date: figures}, "by_model": [...], "by_provider": [...], "all":
     figures}`` with the figures of ``time_series``; ``by_model`` rows also carry
     ``provider`` and ``model`` (busiest first), ``by_provider`` rows ``provider``. Unlike
-    percentiles taken per model, the per-provider and overall p50/p95 come from the merged
-    latency histograms, so they are true percentiles of the group.
+    percentiles taken per model, the per-provider and overall p50/p95 (latency and TTFT)
+    come from the merged histograms, so they are true percentiles of the group.
 
     ``by_tenant``: also ``"by_tenant": [{"tenant_id": UUID, **figures}]`` over the whole
     period, busiest first, for the tenants that have usage in it (same statement, same

@@ -12,6 +12,7 @@ which every row is committed (see usage/summary.py).
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 
@@ -24,18 +25,23 @@ from usage.records import BadRecord, Record, normalise
 
 WRITE_LOCK_KEY = 0x75736167  # "usag": shared by writers, exclusive for the refresh horizon
 
-COLUMNS = (
-    "created_at", "cost_pusd", "id", "tenant_id", "request_id", "prompt_tokens",
-    "completion_tokens", "latency_ms", "model_id", "attempt", "status", "cost_source",
-    "error_type",
-)
+RESOLVED = ("provider", "model", "provider_cost")
+"""Record fields the writer turns into other columns: (provider, model) into ``model_id``;
+the provider's cost or the price table into ``cost_pusd`` and ``cost_source``."""
+STORED = tuple(name for name in Record._fields if name not in RESOLVED)
+"""Record fields stored as they are, in columns of the same name."""
+COLUMNS = (*STORED, "model_id", "cost_pusd", "cost_source")
+"""The columns of a row as ``_row`` builds it (COPY and INSERT take this order)."""
 _COLUMN_LIST = ", ".join(COLUMNS)
+_stored = operator.itemgetter(*(Record._fields.index(name) for name in STORED))
+# Rows that may already be stored go through this table (see _pg_write): COLUMNS with the
+# ledger's own column types, read from the table itself.
 _TEMP_TABLE_SQL = (
-    "CREATE TEMP TABLE IF NOT EXISTS usage_incoming ("
-    "created_at timestamptz, cost_pusd bigint, id uuid, tenant_id uuid, request_id uuid, "
-    "prompt_tokens integer, completion_tokens integer, latency_ms integer, model_id integer, "
-    "attempt smallint, status smallint, cost_source smallint, error_type varchar(40))"
+    f"CREATE TEMP TABLE IF NOT EXISTS usage_incoming AS SELECT {_COLUMN_LIST} "
+    "FROM model_usage_stats WITH NO DATA"
 )
+# SQLite caps the variables of one statement at 999 (older builds).
+_SQLITE_ROWS_PER_INSERT = 999 // len(COLUMNS)
 
 _model_ids: dict[tuple[str, str], int] = {}
 _model_ids_lock = threading.Lock()
@@ -74,10 +80,10 @@ def forget_model_ids() -> None:
 
 
 def _row(r: Record, ids: dict, prices: dict) -> tuple:
-    """One row in COLUMNS order. The common case (no provider cost, a table price) is
-    inlined: this runs for every record."""
+    """One row in COLUMNS order. The common case (no provider cost, reported token counts,
+    a table price) is inlined: this runs for every record."""
     key = (r.provider, r.model)
-    if r.provider_cost is None:
+    if r.provider_cost is None and not r.tokens_estimated:
         price = pricing.price_at(prices, key, r.created_at)
         cost = price and r.prompt_tokens * price[0] + r.completion_tokens * price[1]
         if cost is None or cost > pricing.MAX_PICO:
@@ -92,13 +98,10 @@ def _row(r: Record, ids: dict, prices: dict) -> tuple:
             completion_tokens=r.completion_tokens,
             at=r.created_at,
             provider_cost=r.provider_cost,
+            tokens_estimated=r.tokens_estimated,
             table=prices,
         )
-    return (
-        r.created_at, cost, r.id, r.tenant_id, r.request_id, r.prompt_tokens,
-        r.completion_tokens, r.latency_ms, ids[key], r.attempt, r.status, int(source),
-        r.error_type,
-    )
+    return _stored(r) + (ids[key], cost, int(source))
 
 
 class _ModelIdMap(dict):
@@ -250,9 +253,8 @@ def write_records(records: list[Record], *, using: str = "default") -> int:
         ]
         placeholders = ", ".join(["%s"] * len(COLUMNS))
         written = 0
-        # SQLite caps the variables of one statement; 999 / 13 columns = 76 rows per INSERT.
-        for start in range(0, len(prepared), 76):
-            chunk = prepared[start : start + 76]
+        for start in range(0, len(prepared), _SQLITE_ROWS_PER_INSERT):
+            chunk = prepared[start : start + _SQLITE_ROWS_PER_INSERT]
             cursor.execute(
                 f"INSERT INTO model_usage_stats ({_COLUMN_LIST}) VALUES "
                 + ", ".join([f"({placeholders})"] * len(chunk))

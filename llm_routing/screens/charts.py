@@ -11,16 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 from usage.money import format_usd
+from usage.statuses import WORDS, Status
 
 # The ledger's statuses in the order the stacks show them, with words an operator reads.
-STATUS_LABELS = {
-    "success": "Success",
-    "rate_limited": "Rate limited (429)",
-    "timeout": "Timeout",
-    "error": "Provider error",
-    "auth_error": "Bad key (401/403)",
-    "invalid_request": "Invalid request",
-}
+STATUS_LABELS = {status.label: WORDS[status] for status in Status}
 
 
 def bucket_labels(buckets: list[dt.datetime], bucket: str) -> list[str]:
@@ -72,11 +66,35 @@ def tokens_by_model(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def latency_by_provider(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+    return _percentiles(
+        rows,
+        title="Latency per provider, p50 and p95",
+        description="Median and 95th percentile latency of attempts, in milliseconds.",
+    )
+
+
+def ttft_by_provider(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return _percentiles(
+        rows,
+        title="Time to first token per provider, p50 and p95",
+        description=(
+            "Median and 95th percentile time from the request to the first content of "
+            "streamed attempts, in milliseconds."
+        ),
+        empty="No streamed requests in this period.",
+    )
+
+
+def _percentiles(
+    rows: list[dict[str, Any]], *, title: str, description: str, empty: str | None = None
+) -> dict[str, Any]:
+    """Grouped bars of ``p50_ms`` and ``p95_ms`` per ``label``; rows without figures are left
+    out."""
+    spec = {
         "kind": "bars",
         "mode": "grouped",
-        "title": "Latency per provider, p50 and p95",
-        "description": "Median and 95th percentile latency of attempts, in milliseconds.",
+        "title": title,
+        "description": description,
         "rows": [
             {"label": r["label"], "values": [r["p50_ms"], r["p95_ms"]]}
             for r in rows
@@ -88,6 +106,9 @@ def latency_by_provider(rows: list[dict[str, Any]]) -> dict[str, Any]:
         ],
         "format": "ms",
     }
+    if empty:
+        spec["empty"] = empty
+    return spec
 
 
 def cost_over_time(labels: list[str], values: list[Decimal]) -> dict[str, Any]:

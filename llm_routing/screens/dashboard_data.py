@@ -13,16 +13,12 @@ from llm_routing import providers
 from llm_routing.screens import charts
 from llm_routing.screens.periods import Period
 from usage import selectors as usage_selectors
+from usage.statuses import COUNT_FIELD, WORDS, Status
 
 # The selectors' count names for each ledger status, in the charts' order.
-STATUS_FIELDS = {
-    "success": "successes",
-    "rate_limited": "rate_limited",
-    "timeout": "timeouts",
-    "error": "errors",
-    "auth_error": "auth_errors",
-    "invalid_request": "invalid_requests",
-}
+STATUS_FIELDS = {status.label: COUNT_FIELD[status] for status in Status}
+# (figure name, words) per status, for the tables' columns.
+STATUS_COLUMNS = [(COUNT_FIELD[status], WORDS[status]) for status in Status]
 
 
 def _label(provider: str) -> str:
@@ -62,14 +58,17 @@ def dashboard_figures(*, tenants, period: Period, by_tenant: bool = False) -> di
         for status, field in STATUS_FIELDS.items()
     }
     cost = [(f or {}).get("cost_usd") or Decimal(0) for f in per_bucket]
-    latency_rows = [
-        {
-            "label": _label(r["provider"]),
-            "p50_ms": r["latency_p50_ms"],
-            "p95_ms": r["latency_p95_ms"],
-        }
-        for r in usage["by_provider"]
-    ]
+    latency_rows, ttft_rows = (
+        [
+            {
+                "label": _label(r["provider"]),
+                "p50_ms": r[f"{what}_p50_ms"],
+                "p95_ms": r[f"{what}_p95_ms"],
+            }
+            for r in usage["by_provider"]
+        ]
+        for what in ("latency", "ttft")
+    )
     cost_rows = [
         {"provider": r["provider"], "model": r["model"], "cost": r["cost_usd"] or Decimal(0)}
         for r in usage["by_model"]
@@ -79,14 +78,20 @@ def dashboard_figures(*, tenants, period: Period, by_tenant: bool = False) -> di
         "all": _with_other_failures(usage["all"]),
         "by_model": [_with_other_failures(r) for r in usage["by_model"]],
         "by_provider": [{**r, "label": _label(r["provider"])} for r in usage["by_provider"]],
+        "status_columns": [words for _, words in STATUS_COLUMNS],
         "series_rows": [
-            {"label": label, "figures": figures or {}}
+            {
+                "label": label,
+                "figures": figures or {},
+                "by_status": [(figures or {}).get(field, 0) for field, _ in STATUS_COLUMNS],
+            }
             for label, figures in zip(labels, per_bucket, strict=True)
         ],
         "charts": {
             "requests": charts.requests_over_time(labels, by_status),
             "tokens": charts.tokens_by_model(usage["by_model"]),
             "latency": charts.latency_by_provider(latency_rows),
+            "ttft": charts.ttft_by_provider(ttft_rows),
             "cost_time": charts.cost_over_time(labels, cost),
             "cost_model": charts.cost_by_model(cost_rows),
         },

@@ -6,6 +6,7 @@
  *   "columns": time buckets on x, one stacked column per bucket ({x, series[{key,label,values}]})
  *   "bars":    one horizontal row per item, stacked or grouped parts ({rows[{label,values}], series})
  *   "line":    one series over time, with markers ({x, series[{values}]})
+ * A spec may carry "empty", the words shown when it has nothing to draw.
  * Every series gets a colour AND a fill pattern, values are written on the bars, and the
  * page carries the same numbers in tables, so nothing depends on telling colours apart.
  */
@@ -253,7 +254,7 @@
         if (empty) {
             var note = document.createElement("p");
             note.className = "empty";
-            note.textContent = "No usage in this period.";
+            note.textContent = spec.empty || "No usage in this period.";
             container.appendChild(note);
         } else {
             KINDS[spec.kind](container, spec);

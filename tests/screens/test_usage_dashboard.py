@@ -1,4 +1,5 @@
-"""The usage dashboard: its numbers are the usage rows', per tenant and period."""
+"""The usage dashboard: its numbers are the usage rows', per tenant and period: every
+status (cancelled included), tokens, cost, latency and time to first token."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Count, Sum
+from django.db.models import Avg, Count, Sum
 from django.urls import reverse
 from django.utils import timezone
 
 import usage
-from usage.models import ModelUsageStat, Status
+from usage.models import ModelUsageStat
+from usage.statuses import NOT_FAILED, WORDS, Status
 
 pytestmark = pytest.mark.django_db
 
-STATUSES = ["success"] * 6 + ["rate_limited", "timeout", "error", "auth_error", "invalid_request"]
+STATUSES = ["success"] * 6 + [s.label for s in Status if s != Status.SUCCESS]
 MODELS = [
     ("groq", "llama-3.3-70b-versatile"),
     ("groq", "llama-3.1-8b-instant"),
@@ -41,6 +43,7 @@ def _track(tenant, at, rng, **fields):
         "prompt_tokens": rng.randint(0, 4000),
         "completion_tokens": rng.randint(0, 900),
         "latency_ms": rng.randint(40, 9000),
+        "ttft_ms": rng.choice([None, rng.randint(20, 4000)]),  # streamed or read whole
         "provider_cost": Decimal(rng.randint(1, 9999)) / 10**6
         if provider == "openrouter"
         else None,
@@ -68,6 +71,12 @@ def _chart(page: str, name: str) -> dict:
         rf'<script id="chart-{name}" type="application/json">(.*?)</script>', page, re.S
     )
     return json.loads(found.group(1))
+
+
+def _latency_cell(page: str, provider: str, field: str) -> str:
+    table = page.split('id="table-latency"')[1].split("</table>")[0]
+    row = table.split(f'data-provider="{provider}"')[1].split("</tr>")[0]
+    return re.search(rf'data-field="{field}">([^<]*)<', row).group(1).strip()
 
 
 def _cell(page: str, provider: str, model: str, field: str) -> str:
@@ -100,6 +109,14 @@ def test_the_dashboard_numbers_equal_the_usage_rows(client_a, tenant_a, tenant_b
     by_status = {s["key"]: sum(s["values"]) for s in requests["series"]}
     expected = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
     assert by_status == {Status(code).label: n for code, n in expected.items()}
+    assert expected[Status.CANCELLED] > 0  # the data has every status
+    table = page.split('id="table-series"')[1].split("</table>")[0]
+    assert all(f">{WORDS[s]}</th>" in table for s in Status)
+    for provider, streamed, ttft_avg in rows.filter(ttft_ms__isnull=False).values_list(
+        "model__provider"
+    ).annotate(n=Count("id"), avg=Avg("ttft_ms")).order_by():
+        assert int(_latency_cell(page, provider, "streamed")) == streamed
+        assert int(_latency_cell(page, provider, "ttft_avg_ms")) == round(ttft_avg)
     for pair in rows.values("model__provider", "model__name").annotate(
         n=Count("id"), p=Sum("prompt_tokens"), c=Sum("completion_tokens"), cost=Sum("cost_pusd")
     ):
@@ -145,6 +162,46 @@ def test_latency_percentiles_per_provider_come_from_that_providers_rows(client_a
     by_provider = {r["provider"]: r for r in response.context["figures"]["by_provider"]}
     assert by_provider["llm7"]["latency_p50_ms"] <= 100 < by_provider["llm7"]["latency_p95_ms"]
     assert by_provider["groq"]["latency_p95_ms"] <= 50
+
+
+def test_time_to_first_token_percentiles_per_provider_come_from_its_streamed_rows(
+    client_a, tenant_a
+):
+    rng = random.Random(9)
+    now = timezone.now() - dt.timedelta(minutes=5)
+    for ttft in [100] * 50 + [2000] * 50:
+        _track(tenant_a, now, rng, pair=("groq", "llama-3.1-8b-instant"), ttft_ms=ttft,
+               latency_ms=5000, status="success")
+    for _ in range(30):  # read whole: no TTFT, so no part of the percentiles
+        _track(tenant_a, now, rng, pair=("groq", "llama-3.1-8b-instant"), ttft_ms=None,
+               latency_ms=40, status="success")
+    _track(tenant_a, now, rng, pair=("llm7", "gpt-4o-mini"), ttft_ms=None, status="success")
+
+    response = client_a.get(reverse("screens:usage", args=[tenant_a.pk]))
+
+    page = response.content.decode()
+    groq = {r["provider"]: r for r in response.context["figures"]["by_provider"]}["groq"]
+    assert groq["streamed"] == 100 and groq["ttft_avg_ms"] == 1050
+    assert groq["ttft_p50_ms"] <= 100 < 1500 < groq["ttft_p95_ms"] <= 2000
+    assert _latency_cell(page, "groq", "ttft_p95_ms") == str(groq["ttft_p95_ms"])
+    assert _latency_cell(page, "llm7", "ttft_p50_ms") == "–"
+    chart = _chart(page, "ttft")
+    assert [r["label"] for r in chart["rows"]] == ["Groq"]
+    assert chart["rows"][0]["values"] == [groq["ttft_p50_ms"], groq["ttft_p95_ms"]]
+
+
+def test_a_cancelled_stream_counts_as_neither_success_nor_failure(client_a, tenant_a):
+    rng = random.Random(4)
+    now = timezone.now() - dt.timedelta(minutes=5)
+    for status in ("success", "cancelled", "cancelled", "timeout"):
+        _track(tenant_a, now, rng, pair=("groq", "llama-3.1-8b-instant"), status=status)
+
+    response = client_a.get(reverse("screens:usage", args=[tenant_a.pk]))
+
+    figures = response.context["figures"]["all"]
+    assert (figures["requests"], figures["successes"], figures["cancelled"]) == (4, 1, 2)
+    assert figures["failed"] == 1 and figures["other_failures"] == 1
+    assert "2 cancelled by the caller" in response.content.decode()
 
 
 def test_a_custom_range_is_read_in_the_tenants_time_zone(client_a, tenant_a):
@@ -251,9 +308,9 @@ def test_a_zero_latency_is_shown_as_zero_not_as_missing(client_a, tenant_a):
 
     page = client_a.get(reverse("screens:usage", args=[tenant_a.pk])).content.decode()
 
-    row = page.split('id="table-latency"')[1].split("LLM7</th>")[1].split("</tr>")[0]
-    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
-    assert cells[0] == "1" and cells[3] == "0"  # requests, mean
+    assert _latency_cell(page, "llm7", "requests") == "1"
+    assert _latency_cell(page, "llm7", "latency_avg_ms") == "0"
+    assert _latency_cell(page, "llm7", "ttft_p50_ms") == "–"  # not streamed: no TTFT
 
 
 def _tenant_cell(page: str, tenant, field: str) -> str:
@@ -287,7 +344,7 @@ def test_the_per_tenant_table_equals_each_tenants_rows_and_links_to_its_dashboar
             n=Count("id"), p=Sum("prompt_tokens"), c=Sum("completion_tokens"), cost=Sum("cost_pusd")
         )
         limited = rows.filter(status=Status.RATE_LIMITED).count()
-        errors = rows.exclude(status__in=[Status.SUCCESS, Status.RATE_LIMITED]).count()
+        errors = rows.exclude(status__in=[*NOT_FAILED, Status.RATE_LIMITED]).count()
         assert int(_tenant_cell(page, tenant, "requests")) == raw["n"]
         assert int(_tenant_cell(page, tenant, "rate_limited")) == limited
         assert int(_tenant_cell(page, tenant, "errors")) == errors

@@ -33,7 +33,7 @@ from tenants.permissions import Role
 from tests.tenants.helpers import form_data, make_key
 from usage import writer
 from usage.models import ModelUsageStat
-from usage.records import normalise
+from usage.records import build
 
 pytestmark = pytest.mark.django_db
 
@@ -115,8 +115,9 @@ class World:
         at = datetime(2025, 6, 1, 10, tzinfo=UTC)
         request_id = uuid.uuid4()
         writer.write_records([
-            normalise((tenant.pk, "groq", "llama-3.3-70b-versatile", "success", request_id, 1,
-                       3, 4, 5, "", None, at))
+            build(tenant_id=tenant.pk, provider="groq", model="llama-3.3-70b-versatile",
+                  status="success", request_id=request_id, attempt=1, prompt_tokens=3,
+                  completion_tokens=4, latency_ms=5, created_at=at)
         ])
         return ModelUsageStat.objects.get(request_id=request_id)
 

@@ -13,7 +13,7 @@ from tenants import services
 from tenants.models import TenantAPIKey
 from tests.tenants.helpers import make_key, row_of
 from usage.models import ModelUsageStat
-from usage.records import normalise
+from usage.records import build
 from usage.writer import write_records
 
 pytestmark = pytest.mark.django_db
@@ -27,8 +27,9 @@ def tenant_b_rows(tenant_b):
     key, _ = services.api_key_create(tenant=tenant_b, name="bravo-billing")
     at = datetime(2025, 6, 1, 10, tzinfo=UTC)
     write_records([
-        normalise((tenant_b.pk, "groq", "llama-3.3-70b-versatile", "success", uuid.uuid4(), 1,
-                   3, 4, 5, "", None, at))
+        build(tenant_id=tenant_b.pk, provider="groq", model="llama-3.3-70b-versatile",
+              status="success", request_id=uuid.uuid4(), attempt=1, prompt_tokens=3,
+              completion_tokens=4, latency_ms=5, created_at=at)
     ])
     usage_row = ModelUsageStat.objects.get(tenant=tenant_b)
     tenant_b.refresh_from_db()

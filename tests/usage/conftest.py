@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from tenants.models import Tenant
-from usage import catalogue, pricing, writer
+from usage import catalogue, pricing, records, writer
 from usage.models import ModelUsageStat, Price
 
 
@@ -78,9 +78,9 @@ def track_args(tenant_id, index: int = 0, **overrides) -> dict:
     return args
 
 
-def raw_call(tenant_id, index: int = 0) -> tuple:
+def raw_call(tenant_id, index: int = 0, **overrides) -> tuple:
     """What ``usage.track`` hands its tracker for ``track_args(tenant_id, index)``."""
-    return (*track_args(tenant_id, index).values(), "", None, datetime.now(UTC))
+    return records.pack(**track_args(tenant_id, index, **overrides))
 
 
 def rows_of(tenant_id) -> list[ModelUsageStat]:

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tenants.models import TenantMembership
 from usage.models import Price
-from usage.records import normalise
+from usage.records import build
 from usage.summary import refresh_summary
 from usage.writer import write_records
 
@@ -19,7 +19,9 @@ LIST = reverse("admin:usage_modelusagestat_changelist")
 def _write(tenant, count, model="llama-3.3-70b-versatile"):
     at = datetime(2025, 6, 1, 10, tzinfo=UTC)
     write_records([
-        normalise((tenant.pk, "groq", model, "success", uuid.uuid4(), 1, 1, 1, 1, "", None, at))
+        build(tenant_id=tenant.pk, provider="groq", model=model, status="success",
+              request_id=uuid.uuid4(), attempt=1, prompt_tokens=1, completion_tokens=1,
+              latency_ms=1, created_at=at)
         for _ in range(count)
     ])
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from usage.locks import command_lock
 from usage.models import ModelUsageStat, ModelUsageSummary
-from usage.records import normalise
+from usage.records import build
 from usage.writer import write_records
 
 
@@ -17,7 +17,9 @@ def _write(tenant, *, at, count=1, model="llama-3.3-70b-versatile"):
     import uuid
 
     write_records([
-        normalise((tenant.pk, "groq", model, "success", uuid.uuid4(), 1, 10, 5, 120, "", None, at))
+        build(tenant_id=tenant.pk, provider="groq", model=model, status="success",
+              request_id=uuid.uuid4(), attempt=1, prompt_tokens=10, completion_tokens=5,
+              latency_ms=120, created_at=at)
         for _ in range(count)
     ])
 

@@ -96,3 +96,19 @@ def test_cost_for_without_a_time_prices_at_now_like_track_without_one(
                              completion_tokens=0, created_at=None))
     (row,) = rows_of(tenant.pk)
     assert row.cost_usd == Decimal("0.5") and row.cost_source == CostSource.PRICE_TABLE
+
+
+def test_estimated_token_counts_cost_unknown_unless_the_provider_reported_a_cost(
+    prices, settings, make_tenant
+):
+    settings.USAGE_TRACKER_SYNC = True
+    tenant = make_tenant()
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    assert usage.cost_for(provider="groq", model="m1", prompt_tokens=10, completion_tokens=10,
+                          at=at, tokens_estimated=True) == (None, "unknown")
+    usage.track(**track_args(tenant.pk, 1, model="m1", created_at=at, tokens_estimated=True))
+    usage.track(**track_args(tenant.pk, 2, model="m1", created_at=at, tokens_estimated=True,
+                             provider_cost=Decimal("0.5")))
+    rows = sorted(rows_of(tenant.pk), key=lambda r: r.cost_source)
+    assert [(r.cost_pusd, r.cost_source, r.tokens_estimated) for r in rows] == [
+        (None, CostSource.UNKNOWN, True), (500_000_000_000, CostSource.PROVIDER, True)]

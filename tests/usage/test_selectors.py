@@ -4,16 +4,16 @@ from decimal import Decimal
 
 from tenants.models import Tenant
 from usage import selectors
-from usage.records import normalise
+from usage.records import build
 from usage.summary import refresh_summary
 from usage.writer import write_records
 
 
 def _write(tenant, at, status="success", model="llama-3.3-70b-versatile", latency=100, count=1):
     write_records([
-        normalise(
-            (tenant.pk, "groq", model, status, uuid.uuid4(), 1, 100, 50, latency, "", None, at)
-        )
+        build(tenant_id=tenant.pk, provider="groq", model=model, status=status,
+              request_id=uuid.uuid4(), attempt=1, prompt_tokens=100, completion_tokens=50,
+              latency_ms=latency, created_at=at)
         for _ in range(count)
     ])
 

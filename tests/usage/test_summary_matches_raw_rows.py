@@ -1,5 +1,7 @@
 """Acceptance 3: summaries equal a direct aggregate of the raw rows, for random data, after
-several incremental refreshes, late-arriving rows and across tenants' local day boundaries.
+several incremental refreshes, late-arriving rows and across tenants' local day boundaries;
+every status (cancelled included), streamed attempts' time to first token (issue 9) and
+estimated token counts.
 
 The expected figures are computed here, in Python, from the generated records alone (not
 from the database), with exact Decimal prices.
@@ -20,12 +22,13 @@ from tenants.models import Tenant
 from usage import selectors
 from usage.models import (
     LATENCY_BUCKETS_MS,
+    ModelUsageDaySummary,
     ModelUsageStat,
     ModelUsageSummary,
-    Status,
     SummaryState,
 )
-from usage.records import normalise
+from usage.records import build
+from usage.statuses import COUNT_FIELD, Status
 from usage.summary import refresh_summary
 from usage.writer import write_records
 
@@ -40,6 +43,7 @@ MODELS = (
     ("llm7", "gpt-4o-mini", (Decimal("0.15"), Decimal("0.60"))),
 )
 STATUSES = [s.label for s in Status]
+BUCKETS = len(LATENCY_BUCKETS_MS) + 1
 
 record = st.tuples(
     st.integers(0, len(ZONES) - 1),          # tenant
@@ -50,6 +54,8 @@ record = st.tuples(
     st.integers(0, 90_000),                  # latency ms
     st.one_of(st.none(), st.decimals(min_value=0, max_value=5, places=9)),  # provider cost
     st.integers(0, WINDOW_MINUTES - 1),      # minutes after START
+    st.one_of(st.none(), st.integers(0, 90_000)),  # time to first token: streamed or not
+    st.booleans(),                           # token counts estimated
 )
 batches = st.lists(
     st.tuples(st.lists(record, min_size=1, max_size=40), st.booleans()),  # (rows, refresh after)
@@ -58,10 +64,10 @@ batches = st.lists(
 )
 
 
-def _pico(prompt, completion, price, provider_cost) -> int | None:
+def _pico(prompt, completion, price, provider_cost, estimated) -> int | None:
     if provider_cost is not None:
         return int(provider_cost * 10**12)
-    if price is None:
+    if price is None or estimated:  # a price times estimated tokens is no cost
         return None
     usd = (prompt * price[0] + completion * price[1]) / 10**6
     return int(usd * 10**12)
@@ -70,7 +76,8 @@ def _pico(prompt, completion, price, provider_cost) -> int | None:
 def _expected(records, tenants):
     """(tenant, provider, model, UTC hour) -> figures, straight from the generated records."""
     groups = defaultdict(lambda: defaultdict(int))
-    for tenant_i, model_i, status, prompt, completion, latency, cost, minute in records:
+    for (tenant_i, model_i, status, prompt, completion, latency, cost, minute, ttft,
+         estimated) in records:
         provider, name, price = MODELS[model_i]
         at = START + timedelta(minutes=minute)
         g = groups[(tenants[tenant_i].pk, provider, name, at.replace(minute=0))]
@@ -80,7 +87,12 @@ def _expected(records, tenants):
         g["completion_tokens"] += completion
         g["latency_ms_sum"] += latency
         g[f"bucket{bisect.bisect_left(LATENCY_BUCKETS_MS, latency)}"] += 1
-        pico = _pico(prompt, completion, price, cost)
+        if ttft is not None:
+            g["streamed"] += 1
+            g["ttft_ms_sum"] += ttft
+            g[f"ttft{bisect.bisect_left(LATENCY_BUCKETS_MS, ttft)}"] += 1
+        g["tokens_estimated"] += estimated
+        pico = _pico(prompt, completion, price, cost, estimated)
         if pico is None:
             g["cost_unknown"] += 1
         else:
@@ -88,23 +100,39 @@ def _expected(records, tenants):
     return groups
 
 
+def _figures(s) -> dict:
+    g = defaultdict(int)
+    for field in ("requests", "prompt_tokens", "completion_tokens", "latency_ms_sum",
+                  "cost_unknown", "cost_pusd", "streamed", "ttft_ms_sum", "tokens_estimated"):
+        g[field] = getattr(s, field)
+    for status in Status:
+        g[status.label] = getattr(s, COUNT_FIELD[status])
+    for i in range(BUCKETS):
+        g[f"bucket{i}"] = getattr(s, f"lat_b{i:02d}")
+        g[f"ttft{i}"] = getattr(s, f"ttft_b{i:02d}")
+    return {k: v for k, v in g.items() if v}
+
+
 def _summary_table():
-    found = {}
-    for s in ModelUsageSummary.objects.select_related("model"):
-        g = defaultdict(int)
-        for field in ("requests", "prompt_tokens", "completion_tokens", "latency_ms_sum",
-                      "cost_unknown", "cost_pusd"):
-            g[field] = getattr(s, field)
-        for label, attr in (("success", "successes"), ("rate_limited", "rate_limited"),
-                            ("timeout", "timeouts"), ("error", "errors"),
-                            ("auth_error", "auth_errors"), ("invalid_request", "invalid_requests")):
-            g[label] = getattr(s, attr)
-        for i in range(len(LATENCY_BUCKETS_MS) + 1):
-            g[f"bucket{i}"] = getattr(s, f"lat_b{i:02d}")
-        found[(s.tenant_id, s.model.provider, s.model.name, s.hour)] = {
-            k: v for k, v in g.items() if v
-        }
-    return found
+    return {
+        (s.tenant_id, s.model.provider, s.model.name, s.hour): _figures(s)
+        for s in ModelUsageSummary.objects.select_related("model")
+    }
+
+
+def _day_table():
+    return {
+        (s.tenant_id, s.model.provider, s.model.name, s.day): _figures(s)
+        for s in ModelUsageDaySummary.objects.select_related("model")
+    }
+
+
+def _utc_days(expected):
+    days = defaultdict(lambda: defaultdict(int))
+    for (tenant_id, provider, name, hour), figures in expected.items():
+        for key, value in figures.items():
+            days[(tenant_id, provider, name, hour.replace(hour=0))][key] += value
+    return _clean(days)
 
 
 def _local_days(expected, tenant, zone):
@@ -136,6 +164,15 @@ def _check_time_series(expected, tenants):
             assert point["completion_tokens"] == w["completion_tokens"]
             assert point["cost_unknown"] == w["cost_unknown"]
             assert point["cost_usd"] == Decimal(w["cost_pusd"]) / 10**12
+            assert point["cancelled"] == w["cancelled"]
+            assert point["failed"] == w["requests"] - w["success"] - w["cancelled"]
+            assert point["tokens_estimated"] == w["tokens_estimated"]
+            assert point["streamed"] == w["streamed"]
+            if w["streamed"]:
+                assert point["ttft_avg_ms"] == round(w["ttft_ms_sum"] / w["streamed"])
+                assert point["ttft_p50_ms"] <= point["ttft_p95_ms"]
+            else:
+                assert point["ttft_avg_ms"] is point["ttft_p50_ms"] is None
 
 
 def _clean(data):
@@ -150,6 +187,7 @@ def _clean(data):
 def test_summaries_equal_an_aggregate_of_the_raw_rows(batches):
     ModelUsageStat.objects.all().delete()
     ModelUsageSummary.objects.all().delete()
+    ModelUsageDaySummary.objects.all().delete()
     SummaryState.objects.all().delete()
     Tenant.objects.filter(slug__startswith="prop-").delete()
     tenants = [
@@ -158,11 +196,14 @@ def test_summaries_equal_an_aggregate_of_the_raw_rows(batches):
     written = []
     for rows, refresh_after in batches:
         records = [
-            normalise((
-                tenants[t].pk, MODELS[m][0], MODELS[m][1], status, uuid.uuid4(), 1, prompt,
-                completion, latency, "", cost, START + timedelta(minutes=minute),
-            ))
-            for t, m, status, prompt, completion, latency, cost, minute in rows
+            build(
+                tenant_id=tenants[t].pk, provider=MODELS[m][0], model=MODELS[m][1],
+                status=status, request_id=uuid.uuid4(), attempt=1, prompt_tokens=prompt,
+                completion_tokens=completion, latency_ms=latency, provider_cost=cost,
+                created_at=START + timedelta(minutes=minute), ttft_ms=ttft,
+                tokens_estimated=estimated,
+            )
+            for t, m, status, prompt, completion, latency, cost, minute, ttft, estimated in rows
         ]
         assert write_records(records) == len(records)
         written.extend(rows)
@@ -174,8 +215,11 @@ def test_summaries_equal_an_aggregate_of_the_raw_rows(batches):
     refresh_summary()
     expected = _clean(_expected(written, tenants))
     assert _summary_table() == expected
+    assert _day_table() == _utc_days(expected)
     refresh_summary(since=START + timedelta(hours=30))
     assert _summary_table() == expected
+    assert _day_table() == _utc_days(expected)
     refresh_summary(full=True)
     assert _summary_table() == expected
+    assert _day_table() == _utc_days(expected)
     _check_time_series(expected | {}, tenants)

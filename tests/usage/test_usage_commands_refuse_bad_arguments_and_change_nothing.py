@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from usage.models import ModelUsageStat, ModelUsageSummary
-from usage.records import normalise
+from usage.records import build
 from usage.writer import write_records
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +24,9 @@ OLD = datetime(2020, 1, 1, 10, tzinfo=UTC)
 def old_rows(make_tenant):
     tenant = make_tenant()
     write_records([
-        normalise((tenant.pk, "groq", "llama-3.3-70b-versatile", "success", uuid.uuid4(), 1,
-                   10, 5, 120, "", None, OLD))
+        build(tenant_id=tenant.pk, provider="groq", model="llama-3.3-70b-versatile",
+              status="success", request_id=uuid.uuid4(), attempt=1, prompt_tokens=10,
+              completion_tokens=5, latency_ms=120, created_at=OLD)
         for _ in range(3)
     ])
     return tenant

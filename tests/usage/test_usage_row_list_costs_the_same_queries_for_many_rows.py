@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tenants.models import Tenant
-from usage.records import normalise
+from usage.records import build
 from usage.writer import write_records
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,9 @@ LIST = reverse("admin:usage_modelusagestat_changelist")
 
 def _write(tenant, model, at, count=1):
     write_records([
-        normalise((tenant.pk, "groq", model, "success", uuid.uuid4(), 1, 1, 1, 1, "", None, at))
+        build(tenant_id=tenant.pk, provider="groq", model=model, status="success",
+              request_id=uuid.uuid4(), attempt=1, prompt_tokens=1, completion_tokens=1,
+              latency_ms=1, created_at=at)
         for _ in range(count)
     ])
 
