@@ -55,7 +55,7 @@ def _admit(authorization: bytes):
 
     token = authorization[len(_BEARER):].strip() if authorization[:7].lower() == _BEARER else b""
     try:
-        key = services.api_key_authenticate(token.decode("ascii")) if token else None
+        key = services.api_key_identify(token.decode("ascii")) if token else None
     except UnicodeDecodeError:
         key = None
     except DatabaseError:
@@ -73,7 +73,7 @@ def _admit(authorization: bytes):
                     f"{decision.retry_after} s.", code="rate_limit_exceeded",
                     headers={"retry-after": str(decision.retry_after)},
                 )
-        view = routing_view(key.tenant)
+        view = routing_view(key.tenant_id)
     except DatabaseError:
         raise _database_unavailable() from None
     return key, view

@@ -119,3 +119,10 @@ def test_no_canary_key_in_any_answer_header_or_event(gateway, make_tenant, stub_
         text = response.text + json.dumps(dict(response.headers))
         for key in keys.values():
             assert key not in text and key[8:30] not in text
+
+
+def test_a_key_of_an_inactive_tenant_is_refused(gateway, tenant_key):
+    tenant, key = tenant_key()
+    tenant.is_active = False
+    tenant.save()
+    assert post(gateway, key, {"messages": HI}).status_code == 401
