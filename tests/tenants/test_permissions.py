@@ -96,7 +96,16 @@ def test_django_model_permissions_grant_nothing_on_tenant_data(
     assert not can(viewer, A.CHANGE_CONFIG, tenant_a)
 
 
+@pytest.fixture
+def back_to_the_latest_migrations():
+    """These tests migrate tenants back; later tests need every migration applied again."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_the_latest_migrations")
 def test_the_migration_makes_existing_members_operators_and_drops_the_old_group(
     django_user_model,
 ):
@@ -123,6 +132,7 @@ def test_the_migration_makes_existing_members_operators_and_drops_the_old_group(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_the_latest_migrations")
 def test_the_migration_keeps_a_tenant_administrators_group_that_was_extended():
     executor = MigrationExecutor(connection)
     before, after = [("tenants", "0002_api_key_ordering")], [("tenants", "0003_membership_role")]
