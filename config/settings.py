@@ -237,6 +237,9 @@ LLM_KEY_TEST_TENANT_RATE_PER_MINUTE = env.int("LLM_KEY_TEST_TENANT_RATE_PER_MINU
 # --- OpenAI-compatible endpoint (/v1/, llm_routing/gateway) ------------------------------
 LLM_GATEWAY_MAX_BODY_BYTES = env.int("LLM_GATEWAY_MAX_BODY_BYTES", default=1024 * 1024)
 LLM_GATEWAY_BODY_TIMEOUT = env.float("LLM_GATEWAY_BODY_TIMEOUT", default=30.0)
+# Non-streamed answers in flight at once per server process (each holds a thread and a
+# database connection while its provider answers); streams hold no thread.
+LLM_GATEWAY_THREADS = env.int("LLM_GATEWAY_THREADS", default=32)
 
 # --- JSON API -----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)

@@ -608,10 +608,16 @@ def complete(
     to that provider only); other OpenAI parameters pass through. Raises RoutingError
     when no provider answers, ValueError for malformed arguments.
     """
-    params = _params(max_tokens, temperature, openai_params)
-    _check_arguments(messages, params)
-    route = _route(tenant, messages, provider, model, params)
-    step = _advance(route, None)
+    started = start_route(
+        tenant=tenant, messages=messages, max_tokens=max_tokens, temperature=temperature,
+        provider=provider, model=model, **openai_params,
+    )
+    return finish_route_sync(started)
+
+
+def finish_route_sync(started: Started) -> RoutingResult:
+    """Drive a started (non-streamed) route to its result in this thread."""
+    route, step = started.route, started.step
     while not isinstance(step, _Done):
         if isinstance(step, _Wait):
             clock.sleep(step.seconds)
