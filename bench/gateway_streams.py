@@ -24,14 +24,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--chunks", type=int, default=20)
     args = parser.parse_args()
-    router_common.configure_environment(fresh=True)
-    stub, port = router_common.start_stub()
-    try:
-        router_common.setup_django(migrate=True)
-        run(args, port)
-    finally:
-        stub.terminate()
-        stub.wait(timeout=10)
+    router_common.run_against_stub(run, args)
 
 
 def run(args, port: int) -> None:

@@ -169,3 +169,16 @@ def _parent(stat_path: str) -> int | None:
             return int(handle.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def run_against_stub(run, *args) -> None:
+    """A fresh environment, the stub in its own process, Django migrated, then
+    ``run(*args, stub_port)``; the stub is stopped whatever happens."""
+    configure_environment(fresh=True)
+    stub, port = start_stub()
+    try:
+        setup_django(migrate=True)
+        run(*args, port)
+    finally:
+        stub.terminate()
+        stub.wait(timeout=10)

@@ -31,14 +31,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    router_common.configure_environment(fresh=True)
-    stub, port = router_common.start_stub()
-    try:
-        router_common.setup_django(migrate=True)
-        run(args.streams, args.block, args.rounds, port)
-    finally:
-        stub.terminate()
-        stub.wait(timeout=10)
+    router_common.run_against_stub(run, args.streams, args.block, args.rounds)
 
 
 def run(streams: int, block: int, rounds: int, port: int) -> None:

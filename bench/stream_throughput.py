@@ -25,14 +25,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.01, help="seconds between chunks")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    router_common.configure_environment(fresh=True)
-    stub, port = router_common.start_stub()
-    try:
-        router_common.setup_django(migrate=True)
-        run(args, port)
-    finally:
-        stub.terminate()
-        stub.wait(timeout=10)
+    router_common.run_against_stub(run, args)
 
 
 def run(args, port: int) -> None:

@@ -668,17 +668,37 @@ def start_route(
     temperature: float | None = None,
     provider: str | None = None,
     model: str | None = None,
-    stream: bool = False,
+    streamed: bool = False,
     **openai_params: Any,
 ) -> Started:
     """Check the arguments and run routing up to its first provider call (database steps:
     call it where the database may be used). For async drivers that want that first step
     in a thread hop they already make (the OpenAI-compatible endpoint): one hop, not two."""
+    started = prepare_route(
+        tenant=tenant, messages=messages, max_tokens=max_tokens, temperature=temperature,
+        provider=provider, model=model, streamed=streamed, **openai_params,
+    )
+    started.step = _advance(started.route, None)
+    return started
+
+
+def prepare_route(
+    *,
+    tenant: Any,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None,
+    temperature: float | None,
+    provider: str | None,
+    model: str | None,
+    streamed: bool,
+    **openai_params: Any,
+) -> Started:
+    """Check the arguments and build the routing generator, not yet started (``step`` is
+    None): nothing is counted or called until it is advanced."""
     params = _params(max_tokens, temperature, openai_params)
     _check_arguments(messages, params)
-    route = _route(tenant, messages, provider, model, params, stream=stream)
-    chars = sum(len(str(m.get("content") or "")) for m in messages)
-    return Started(route, _advance(route, None), chars)
+    route = _route(tenant, messages, provider, model, params, stream=streamed)
+    return Started(route, None, sum(len(str(m.get("content") or "")) for m in messages))
 
 
 async def finish_route(started: Started) -> RoutingResult:

@@ -36,20 +36,14 @@ from llm_routing.router import (
     StreamCommitted,
     _advance,
     _Call,
-    _check_arguments,
     _Done,
-    _params,
     _Relay,
-    _route,
     _Wait,
+    prepare_route,
 )
 from llm_routing.sse import Chunk, StreamReader
 
 __all__ = ["stream", "astream", "Stream", "AsyncStream", "Chunk"]
-
-
-def _prompt_chars(messages: list[dict[str, Any]]) -> int:
-    return sum(len(str(m.get("content") or "")) for m in messages)
 
 
 class _Attempt:
@@ -362,12 +356,6 @@ class AsyncStream:
         return False
 
 
-def _prepare(tenant, messages, max_tokens, temperature, provider, model, openai_params):
-    params = _params(max_tokens, temperature, openai_params)
-    _check_arguments(messages, params)
-    return _route(tenant, messages, provider, model, params, stream=True), _prompt_chars(messages)
-
-
 def stream(
     *,
     tenant: Any,
@@ -384,8 +372,11 @@ def stream(
     that) or raises RoutingError; iterate ``s`` for Chunks; ``s.result`` after the end.
     A failure after content started raises StreamError from the iteration.
     """
-    return Stream(*_prepare(tenant, messages, max_tokens, temperature, provider, model,
-                            openai_params))
+    prepared = prepare_route(
+        tenant=tenant, messages=messages, max_tokens=max_tokens, temperature=temperature,
+        provider=provider, model=model, streamed=True, **openai_params,
+    )
+    return Stream(prepared.route, prepared.prompt_chars)
 
 
 def astream(
@@ -399,5 +390,8 @@ def astream(
     **openai_params: Any,
 ) -> AsyncStream:
     """The async twin of ``stream``: ``async with astream(...) as s: async for c in s``."""
-    return AsyncStream(*_prepare(tenant, messages, max_tokens, temperature, provider, model,
-                                 openai_params))
+    prepared = prepare_route(
+        tenant=tenant, messages=messages, max_tokens=max_tokens, temperature=temperature,
+        provider=provider, model=model, streamed=True, **openai_params,
+    )
+    return AsyncStream(prepared.route, prepared.prompt_chars)

@@ -103,7 +103,7 @@ def _admit_and_start(authorization: bytes, raw_body: bytes):
         started = start_route(
             tenant=view.tenant, messages=request.messages, provider=provider, model=model,
             max_tokens=request.max_tokens, temperature=request.temperature,
-            stream=request.stream, **request.params,
+            streamed=request.stream, **request.params,
         )
     except RoutingError as error:
         raise _with_retry_after(routing_failure(error), error, key.tenant_id) from None

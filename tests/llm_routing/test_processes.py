@@ -25,9 +25,9 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}"
 
 
-@pytest.fixture
-def run_process(stub_provider, settings):
-    env = {
+def child_env(stub_provider, settings) -> dict[str, str]:
+    """A child process's environment: this test database, these keys, the stub."""
+    return {
         **os.environ,
         "DATABASE_URL": database_url(),
         "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
@@ -36,6 +36,11 @@ def run_process(stub_provider, settings):
         "LLM7_BASE_URL": stub_provider.base_url("llm7"),
         "LOG_LEVEL": "WARNING",
     }
+
+
+@pytest.fixture
+def run_process(stub_provider, settings):
+    env = child_env(stub_provider, settings)
 
     def run(tenant_slug: str) -> str:
         done = subprocess.run(

@@ -9,7 +9,7 @@ import pytest
 
 from tenants.models import Tenant
 from tests.llm_routing.conftest import usage_rows
-from tests.llm_routing.test_processes import database_url
+from tests.llm_routing.test_processes import child_env
 from tests.processes import BASE_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -19,19 +19,8 @@ CHILD = str(Path(__file__).with_name("stream_child.py"))
 
 @pytest.fixture
 def stream_in_a_process(stub_provider, settings):
-    import os
-
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "GROQ_BASE_URL": stub_provider.base_url("groq"),
-        "OPENROUTER_BASE_URL": stub_provider.base_url("openrouter"),
-        "LLM7_BASE_URL": stub_provider.base_url("llm7"),
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONPATH": str(BASE_DIR),
-    }
+    env = {**child_env(stub_provider, settings), "DJANGO_SETTINGS_MODULE": "config.settings",
+           "PYTHONPATH": str(BASE_DIR)}
 
     def run(slug: str) -> str:
         done = subprocess.run([sys.executable, CHILD, slug], env=env, capture_output=True,
