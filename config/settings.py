@@ -241,6 +241,10 @@ LLM_GATEWAY_BODY_TIMEOUT = env.float("LLM_GATEWAY_BODY_TIMEOUT", default=30.0)
 # database connection while its provider answers); streams hold no thread.
 LLM_GATEWAY_THREADS = env.int("LLM_GATEWAY_THREADS", default=32)
 
+# --- Health (/healthz, /readyz: config/health.py) -----------------------------------------
+# How long /readyz waits for its checks before it answers not ready (seconds).
+READINESS_TIMEOUT = env.float("READINESS_TIMEOUT", default=0.8)
+
 # --- JSON API -----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 

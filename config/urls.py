@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from config import health
 from tenants.api.base import api_not_found
 
 admin.site.site_header = "LLM tenants"
@@ -8,6 +9,9 @@ admin.site.site_title = "LLM tenants admin"
 admin.site.index_title = "Tenants, provider keys and usage"
 
 urlpatterns = [
+    # Served by the ASGI app before Django (config/asgi.py); these serve runserver and WSGI.
+    path("healthz", health.healthz_view, name="healthz"),
+    path("readyz", health.readyz_view, name="readyz"),
     path("api/", include("tenants.api.urls")),
     path("api/", include("llm_routing.api_urls")),  # key test and available models
     # The operator screens sit inside the admin (its login, chrome and CSRF) but are plain

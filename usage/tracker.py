@@ -120,6 +120,12 @@ class Tracker(SpillGuard):
     def spill_dir(self) -> Path:
         return Path(self._spill_dir or _setting("USAGE_SPILL_DIR", "var/usage-spill"))
 
+    @property
+    def spilling(self) -> bool:
+        """True during an outage: this process's writes to the ledger fail and its records
+        go to the spill file (readiness, config/health.py)."""
+        return self._outage_since is not None
+
     # --- the caller's side -----------------------------------------------------------------
     def track(self, item: tuple) -> None:
         """Queue one record (a raw argument tuple or a Record). Never blocks, no I/O."""

@@ -26,7 +26,7 @@ def start_server(tmp_path, stub, settings, workers: int = 1, **extra_env):
     port = free_port()
     env = production_env(
         tmp_path,
-        DATABASE_URL=database_url(),
+        DATABASE_URL=extra_env.pop("DATABASE_URL", None) or database_url(),
         FIELD_ENCRYPTION_KEYS=",".join(settings.FIELD_ENCRYPTION_KEYS),
         GROQ_BASE_URL=stub.base_url("groq"),
         OPENROUTER_BASE_URL=stub.base_url("openrouter"),
