@@ -28,6 +28,7 @@ import usage
 from llm_routing import clock, fallback, http_client, outcomes, providers, ratelimits, state
 from llm_routing.dbguard import StateUnavailable, call, recover
 from llm_routing.routing_view import RoutingView, cached_view, routing_view
+from llm_routing.tracing import traced
 from tenants import services
 from tenants.crypto import TokenDecryptionError
 from tenants.models import Tenant
@@ -419,6 +420,7 @@ def _mark_key_failing(view: RoutingView, provider: str, reason: str) -> None:
         )
 
 
+@traced  # a span per request, one child per attempt, when OpenTelemetry is set up
 def _route(
     tenant: Any,
     messages: list[dict[str, Any]],
