@@ -244,6 +244,8 @@ LLM_GATEWAY_THREADS = env.int("LLM_GATEWAY_THREADS", default=32)
 # --- Health (/healthz, /readyz: config/health.py) -----------------------------------------
 # How long /readyz waits for its checks before it answers not ready (seconds).
 READINESS_TIMEOUT = env.float("READINESS_TIMEOUT", default=0.8)
+if not 0.05 <= READINESS_TIMEOUT <= 30:
+    raise ImproperlyConfigured("READINESS_TIMEOUT must be between 0.05 and 30 seconds.")
 
 # --- JSON API -----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 _TRACER_NAME = "llm_routing"
 _SKIP = ("ProxyTracerProvider", "NoOpTracerProvider")
+_cached: tuple[Any, Any] | None = None  # (the provider, its tracer for this module)
 
 
 def _tracer() -> tuple[Any, Any] | None:
@@ -55,7 +56,11 @@ def _tracer() -> tuple[Any, Any] | None:
     provider = trace.get_tracer_provider()
     if type(provider).__name__ in _SKIP:
         return None
-    return trace, provider.get_tracer(_TRACER_NAME)
+    global _cached
+    cached = _cached
+    if cached is None or cached[0] is not provider:
+        _cached = cached = (provider, provider.get_tracer(_TRACER_NAME))
+    return trace, cached[1]
 
 
 def traced(route: Callable[..., Generator]) -> Callable[..., Generator]:
