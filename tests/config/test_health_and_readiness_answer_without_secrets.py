@@ -144,3 +144,43 @@ def test_readiness_follows_the_database_away_and_back(tmp_path, stub_provider, s
         output = stop_server(process)
         proxy.stop()
     assert "Traceback" not in output, output[-3000:]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the fault is a TCP proxy black hole in front of a database server (PostgreSQL only)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_silent_database_is_not_ready_within_the_timeout_and_ready_once_it_answers(
+    tmp_path, stub_provider, settings
+):
+    parts = urlsplit(database_url())
+    proxy = TcpProxy((parts.hostname, parts.port or 5432)).start()
+    database = with_password(database_url(), "canary-db-password", port=proxy.port)
+    process, url = start_server(tmp_path, stub_provider, settings, DATABASE_URL=database,
+                                READINESS_TIMEOUT="0.5", LLM_ROUTING_DB_TIMEOUT="1")
+    try:
+        assert httpx.get(url + "/readyz", timeout=10).status_code == 200
+        before = proxy.accepted
+
+        proxy.black_hole()  # the open link stays open, and nothing comes back
+        polls = []
+        for _ in range(6):
+            started = time.monotonic()
+            polls.append((httpx.get(url + "/readyz", timeout=10), time.monotonic() - started))
+        assert all(response.status_code == 503 for response, _ in polls)
+        assert all(took < 0.5 + 2.0 for _, took in polls)  # bounded, generously
+        # One check runs at a time: the polls while it hangs open no connection storm.
+        assert proxy.accepted - before <= 2, proxy.accepted - before
+
+        proxy.restore()
+        deadline = time.monotonic() + 15
+        back = polls[-1][0]
+        while back.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            back = httpx.get(url + "/readyz", timeout=10)
+        assert back.status_code == 200, back.text
+    finally:
+        output = stop_server(process)
+        proxy.stop()
+    assert "Traceback" not in output, output[-3000:]
