@@ -1,5 +1,6 @@
-"""ASGI entry point: the OpenAI-compatible endpoint (``/v1/``, llm_routing/gateway) in front
-of Django (the admin, the operator screens and the JSON API).
+"""ASGI entry point: the OpenAI-compatible endpoint (``/v1/``, llm_routing/gateway) and the
+Prometheus metrics (``/metrics``, config/metrics_http.py) in front of Django (the admin,
+the operator screens and the JSON API).
 
 Serve it with uvicorn (README, "Serving"). With DEBUG on the admin's static files are
 served too, so the development server of ``make run`` needs nothing else.
@@ -19,6 +20,7 @@ refuse_to_start_misconfigured()
 
 from django.conf import settings  # noqa: E402
 
+from config.metrics_http import metrics_asgi  # noqa: E402
 from llm_routing.gateway.app import Gateway  # noqa: E402
 
 if settings.DEBUG:
@@ -39,4 +41,6 @@ async def application(scope, receive, send):
                 return
     if scope["type"] == "http" and scope["path"].startswith("/v1/"):
         return await gateway(scope, receive, send)
+    if scope["type"] == "http" and scope["path"] == "/metrics":
+        return await metrics_asgi(scope, receive, send)
     return await django_application(scope, receive, send)
