@@ -102,6 +102,8 @@ CACHE = Counter(
 )
 
 _TRACKER_EVENTS = ("written", "spilled", "replayed", "dropped")
+for _event in _TRACKER_EVENTS:  # every series from the start: a scrape's set stays the same
+    TRACKER_RECORDS.labels(_event)
 _tracker_seen: dict[str, int] = {}
 _tracker_synced = 0.0
 

@@ -320,8 +320,18 @@ METRICS_ALLOW = env.list("METRICS_ALLOW", default=[])
 METRICS_TENANT_LABELS = env.list("METRICS_TENANT_LABELS", default=[])
 try:
     METRICS_ALLOW_NETWORKS = tuple(ipaddress.ip_network(n, strict=False) for n in METRICS_ALLOW)
-except ValueError as exc:
-    raise ImproperlyConfigured(f"METRICS_ALLOW: {exc}.") from None
+except ValueError:
+    raise ImproperlyConfigured(
+        "METRICS_ALLOW: every entry must be an IP address or network (10.0.0.0/8)."
+    ) from None
+# Read by prometheus_client itself from the environment (the env file above sets it too):
+# every process, cron jobs included, writes its figures there and /metrics adds them up.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR and not os.path.isdir(PROMETHEUS_MULTIPROC_DIR):
+    raise ImproperlyConfigured(
+        "PROMETHEUS_MULTIPROC_DIR is not a directory: create it (empty) before the server "
+        "starts."
+    )
 
 # Every variable read above (kept last): `crontab add` checks that cron will see the same.
 SETTINGS_ENV_VARIABLES = frozenset(env.names_read)
