@@ -4,6 +4,7 @@ with the number of tenants (issue 11, acceptance 1); without its token it answer
 
 import secrets
 import threading
+import time
 
 import httpx
 import pytest
@@ -22,6 +23,17 @@ def _scrape(url, token) -> list:
     answer = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert answer.status_code == 200, answer.text
     return list(text_string_to_metric_families(answer.text))
+
+
+def _scrape_until(url, token, routed: int) -> list:
+    """The scrape once it counts ``routed`` requests: workers apply their figures to the
+    shared files within half a second (config/metrics.py); 30 s is the generous bound."""
+    deadline = time.monotonic() + 30
+    while True:
+        families = _scrape(url, token)
+        if _value(families, "llm_routed_requests_total") >= routed or time.monotonic() > deadline:
+            return families
+        time.sleep(0.1)
 
 
 def _value(families, name, **labels) -> float:
@@ -83,7 +95,8 @@ def test_two_workers_add_up_and_tenants_do_not_add_series(
         while len([v for v in _routed_per_worker(directory).values() if v]) < 2:
             assert len(statuses) < 400, "one worker took every request"
             statuses += _route(url, keys, times=2)
-        before = _scrape(url, token)
+            time.sleep(0.6)  # the workers' flush interval
+        before = _scrape_until(url, token, len(statuses))
 
         per_worker = _routed_per_worker(directory)
         assert statuses == [200] * len(statuses)
@@ -98,7 +111,7 @@ def test_two_workers_add_up_and_tenants_do_not_add_series(
         later = [tenant_key(slug=f"later-{n}", preferred_provider="llm7")[1] for n in range(5)]
         assert Tenant.objects.count() == 1000
         more = _route(url, later, times=4)
-        after = _scrape(url, token)
+        after = _scrape_until(url, token, len(statuses) + len(more))
     finally:
         output = stop_server(process)
     assert "Traceback" not in output, output[-3000:]
