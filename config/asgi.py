@@ -1,5 +1,6 @@
 """ASGI entry point: the OpenAI-compatible endpoint (``/v1/``, llm_routing/gateway) and the
-health checks (``/healthz``, ``/readyz``, config/health.py) in front of Django (the admin,
+health checks (``/healthz``, ``/readyz``, config/health.py) and Prometheus metrics
+(``/metrics``, config/metrics_http.py) in front of Django (the admin,
 the operator screens and the JSON API).
 
 Serve it with uvicorn (README, "Serving"). With DEBUG on the admin's static files are
@@ -21,6 +22,7 @@ refuse_to_start_misconfigured()
 from django.conf import settings  # noqa: E402
 
 from config import health  # noqa: E402
+from config.metrics_http import metrics_asgi  # noqa: E402
 from llm_routing.gateway.app import Gateway  # noqa: E402
 
 if settings.DEBUG:
@@ -43,4 +45,6 @@ async def application(scope, receive, send):
         return await gateway(scope, receive, send)
     if scope["type"] == "http" and scope["path"] in health.PATHS:
         return await health.app(scope, receive, send)
+    if scope["type"] == "http" and scope["path"] == "/metrics":
+        return await metrics_asgi(scope, receive, send)
     return await django_application(scope, receive, send)

@@ -7,6 +7,7 @@ by system checks (``tenants.checks``) rather than by exceptions here, so that
 ImproperlyConfigured naming the variable (never echoing the value, which may be a secret).
 """
 
+import ipaddress
 import json
 import os
 import shlex
@@ -314,6 +315,29 @@ USAGE_EXIT_TIMEOUT = env.float("USAGE_EXIT_TIMEOUT", default=5.0)
 USAGE_OUTAGE_SPILL_SECONDS = env.float("USAGE_OUTAGE_SPILL_SECONDS", default=1.0)
 if not 0.05 <= USAGE_OUTAGE_SPILL_SECONDS <= 60:
     raise ImproperlyConfigured("USAGE_OUTAGE_SPILL_SECONDS must be between 0.05 and 60.")
+
+# Prometheus metrics (config/metrics.py, GET /metrics): off, nothing is counted (the router
+# benchmark compares). The endpoint answers a bearer METRICS_TOKEN or a client address in
+# METRICS_ALLOW (comma-separated IPs or networks); neither set: it answers nobody.
+# METRICS_TENANT_LABELS: tenant slugs that get their own series (every other tenant none).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW = env.list("METRICS_ALLOW", default=[])
+METRICS_TENANT_LABELS = env.list("METRICS_TENANT_LABELS", default=[])
+try:
+    METRICS_ALLOW_NETWORKS = tuple(ipaddress.ip_network(n, strict=False) for n in METRICS_ALLOW)
+except ValueError:
+    raise ImproperlyConfigured(
+        "METRICS_ALLOW: every entry must be an IP address or network (10.0.0.0/8)."
+    ) from None
+# Read by prometheus_client itself from the environment (the env file above sets it too):
+# every process, cron jobs included, writes its figures there and /metrics adds them up.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR and not os.path.isdir(PROMETHEUS_MULTIPROC_DIR):
+    raise ImproperlyConfigured(
+        "PROMETHEUS_MULTIPROC_DIR is not a directory: create it (empty) before the server "
+        "starts."
+    )
 
 # Every variable read above (kept last): `crontab add` checks that cron will see the same.
 SETTINGS_ENV_VARIABLES = frozenset(env.names_read)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from config import health
+from config.metrics_http import metrics_view
 from tenants.api.base import api_not_found
 
 admin.site.site_header = "LLM tenants"
@@ -18,6 +19,8 @@ urlpatterns = [
     # views, so they are matched before the admin's own catch-all patterns.
     path("admin/screens/", include("llm_routing.screens.urls")),
     path("admin/", admin.site.urls),
+    # Under uvicorn config/asgi.py answers /metrics first; this serves runserver and WSGI.
+    path("metrics", metrics_view),
 ]
 
 # Keep this last: any other /api/ path (a malformed tenant id, a typo) gets the API's JSON

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.views.decorators.debug import sensitive_variables
 
+from config import metrics
 from llm_routing import catalogue, clock, http_client, providers
 from tenants import selectors, services
 from tenants.crypto import TokenDecryptionError
@@ -102,6 +103,7 @@ def _for_provider(tenant, spec: providers.Provider) -> dict[str, Any]:
     scope = f"{tenant.pk}:{status.get('fingerprint', '')}" if api_key else "public"
     cache_key = f"llm_routing:models:{spec.name}:{scope}:{spec.base_url}"
     cached = cache.get(cache_key)
+    metrics.cache("model_list", cached is not None)
     now = clock.now()
     if cached is None:
         try:

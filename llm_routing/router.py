@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connections
 
 import usage
+from config import metrics
 from llm_routing import clock, fallback, http_client, outcomes, providers, ratelimits, state
 from llm_routing.dbguard import StateUnavailable, call, recover
 from llm_routing.routing_view import RoutingView, cached_view, routing_view
@@ -436,6 +437,7 @@ def _route(
     (StreamError once a stream's content had started)."""
     request_id = uuid.uuid4()
     started = time.perf_counter()
+    away = 0.0  # seconds in provider calls and retry waits: the rest is the router's (metrics)
     view = _load_view(tenant, request_id)
     if not view.tenant.is_active:
         raise RoutingError(f"Tenant {view.tenant.slug!r} is inactive.", request_id=request_id)
@@ -485,17 +487,22 @@ def _route(
         if isinstance(reply, StreamCommitted):
             ttft_ms = reply.ttft_ms
             reply = yield _Relay(name, candidate.model, request_id, tuple(attempts))
+        replied = time.perf_counter()
+        away += replied - sent
         settled = _settle_attempt(
             view, candidate, allowance, reservation, reply,
             request_id=request_id,
             number=len(attempts) + 1,
-            latency_ms=int((time.perf_counter() - sent) * 1000),
+            latency_ms=int((replied - sent) * 1000),
             api_key=api_key,
             ttft_ms=ttft_ms,
         )
         attempts.append(settled.attempt)
+        metrics.attempt(name, settled, replied - sent, ttft_ms)
         completion = settled.completion
         if completion is not None:
+            metrics.routed(view.tenant, name, "success", time.perf_counter() - started - away,
+                           attempts, skipped)
             return RoutingResult(
                 content=completion.content,
                 provider=name,
@@ -521,6 +528,8 @@ def _route(
                 f"The stream from {name} ({candidate.model}) failed after its content had "
                 "started"
             )
+            metrics.routed(view.tenant, name, "stream_failed",
+                           time.perf_counter() - started - away, attempts, skipped)
             raise StreamError(
                 f"{headline}: {settled.attempt.reason}.",
                 headline=f"{headline}.",
@@ -551,12 +560,15 @@ def _route(
         wait = None if retried or not last else _retry_wait(error, settled.rest_until)
         if wait is not None:
             retried = True  # once, on the same provider: a blip should not fail the call
+            away += wait
             yield _Wait(wait)
             continue
         retried = False
         if not view.config.auto_failover:
             stopped = "Automatic failover is off:"
             break
+    metrics.routed(view.tenant, None, "failed", time.perf_counter() - started - away,
+                   attempts, skipped)
     raise RoutingError(
         _failure_reason(attempts, skipped, stopped),
         headline=stopped.removesuffix(":") + ".",

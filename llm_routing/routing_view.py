@@ -19,6 +19,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
+from config import metrics
 from llm_routing import providers
 from tenants import selectors, services
 from tenants.inference_config import InferenceConfig
@@ -90,6 +91,7 @@ def routing_view(tenant) -> RoutingView:
     """The view for a Tenant, its id or its slug. Raises Tenant.DoesNotExist."""
     pk = _pk_for(tenant)
     view = _views.get(pk)
+    metrics.cache("routing_view", view is not None)
     if view is None:
         return _load(pk)
     if isinstance(tenant, Tenant) and tenant.updated_at and tenant.updated_at != view.updated_at:

@@ -23,6 +23,8 @@ def manage_check(tmp_path, **env_values) -> subprocess.CompletedProcess:
         ("USAGE_BATCH_SIZE", "lots"),
         ("DB_PREPARE_THRESHOLD", "abc"),
         ("READINESS_TIMEOUT", "-1"),
+        ("METRICS_ALLOW", "10.0.0.0/33"),
+        ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/metrics-dir"),
     ],
 )
 def test_a_malformed_value_names_the_variable_without_a_traceback(tmp_path, variable, value):

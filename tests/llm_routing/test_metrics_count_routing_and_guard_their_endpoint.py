@@ -1,0 +1,95 @@
+"""The router's metrics (config/metrics.py) count what routing did, with bounded labels, and
+nothing when METRICS_ENABLED is off; /metrics (the Django view: runserver and WSGI) answers
+only a token or an allowed address, and never shows a key or the token."""
+
+import ipaddress
+
+import pytest
+
+from config import metrics
+from llm_routing import complete
+
+HI = [{"role": "user", "content": "hi there"}]
+
+
+def _value(name, **labels) -> float:
+    metrics.flush()  # the router only queues; each process applies its queue twice a second
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _snapshot():
+    return {
+        "routed": _value("llm_routed_requests_total", provider="openrouter", outcome="success"),
+        "limited": _value("llm_attempts_total", provider="groq", outcome="rate_limited"),
+        "answered": _value("llm_attempts_total", provider="openrouter", outcome="success"),
+        "failover_429": _value("llm_failovers_total", reason="rate_limited"),
+        "failover_cooldown": _value("llm_failovers_total", reason="cooldown"),
+        "completion_tokens": _value("llm_tokens_total", provider="openrouter", kind="completion"),
+        "cost": _value("llm_cost_usd_total", provider="openrouter"),
+        "overhead": _value("llm_router_overhead_seconds_count"),
+        "latency": _value("llm_provider_latency_seconds_count", provider="groq"),
+    }
+
+
+def test_a_failover_and_then_a_cooldown_skip_are_counted_by_reason(make_tenant, stub_provider):
+    tenant = make_tenant()
+    stub_provider.configure("groq", rate_limit_after=0, retry_after="20")
+    before = _snapshot()
+    first = complete(tenant=tenant, messages=HI)
+    second = complete(tenant=tenant, messages=HI)  # groq rests: skipped, not called
+    after = _snapshot()
+    assert first.provider == second.provider == "openrouter"
+    delta = {name: after[name] - before[name] for name in before}
+    assert delta["routed"] == 2 and delta["answered"] == 2 and delta["overhead"] == 2
+    assert delta["limited"] == 1 and delta["latency"] == 1
+    assert delta["failover_429"] == 1 and delta["failover_cooldown"] == 1
+    assert delta["completion_tokens"] == (
+        first.usage.completion_tokens + second.usage.completion_tokens
+    )
+    assert delta["cost"] == pytest.approx(float(first.cost + second.cost))
+
+
+def test_metrics_enabled_off_counts_nothing(make_tenant, stub_provider, settings):
+    settings.METRICS_ENABLED = False
+    tenant = make_tenant()
+    stub_provider.configure("groq", rate_limit_after=0, retry_after="20")
+    before = _snapshot()
+    complete(tenant=tenant, messages=HI)
+    assert _snapshot() == before
+
+
+def test_only_the_listed_tenants_get_a_series_of_their_own(make_tenant, settings):
+    settings.METRICS_TENANT_LABELS = ["listed"]
+    listed, other = make_tenant(slug="listed"), make_tenant(slug="other")
+    before = _value("llm_tenant_requests_total", tenant="listed", outcome="success")
+    complete(tenant=listed, messages=HI)
+    complete(tenant=other, messages=HI)
+    assert _value("llm_tenant_requests_total", tenant="listed", outcome="success") == before + 1
+    metrics.flush()
+    tenants = {s.labels.get("tenant") for f in metrics.REGISTRY.collect() for s in f.samples}
+    assert "other" not in tenants
+
+
+def test_metrics_answer_the_token_and_refuse_everyone_else(client, settings, make_tenant):
+    settings.METRICS_TOKEN = "scrape-token-123"
+    settings.METRICS_ALLOW_NETWORKS = ()
+    tenant = make_tenant()
+    complete(tenant=tenant, messages=HI)
+    missing = client.get("/metrics")
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-12"})
+    right = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
+    posted = client.post("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
+    assert missing.status_code == 401 and wrong.status_code == 403 and posted.status_code == 405
+    assert b"llm_" not in missing.content + wrong.content
+    assert right.status_code == 200 and b"llm_routed_requests_total" in right.content
+    assert b"scrape-token-123" not in right.content
+    assert tenant.slug.encode() not in right.content
+
+
+def test_an_address_in_the_allow_list_needs_no_token(client, settings, db):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOW_NETWORKS = (ipaddress.ip_network("10.0.0.0/8"),)
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    settings.METRICS_ALLOW_NETWORKS = ()
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 403
