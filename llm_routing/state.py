@@ -208,6 +208,16 @@ class Reservation:
 _RESERVE_TRIES = 8
 
 
+def _aware(value) -> dt.datetime | None:
+    """A datetime column read by a raw statement: PostgreSQL gives an aware datetime,
+    SQLite the stored UTC text (or a naive datetime); the same aware UTC value for both."""
+    if value is None or isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
 def reserve(*, tenant_id, provider: str, allowance: Allowance) -> Reservation | str:
     """Count one request, unless the provider is cooling down or at the quota threshold.
 
@@ -268,7 +278,7 @@ def _reserve_shared(key, allowance: Allowance, request_cap, now) -> Reservation 
                 key, allowance=allowance, size=taken, counted=counted,
                 reported_limit=reported_limit,
             )
-            fallback.remember(key, counted, reported_limit, window_ends_at)
+            fallback.remember(key, counted, reported_limit, _aware(window_ends_at))
             return Reservation(
                 counted - taken, reported_limit, leased=bool(held or taken), failures=failures
             )
