@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint typecheck bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 *.egg-info

@@ -25,13 +25,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.utils import InterfaceError
 
 logger = logging.getLogger("llm_routing.dbguard")
+T = TypeVar("T")
 
 # How often the watchdog looks at the armed blocks: a timeout fires at most this late.
 _POLL_SECONDS = 0.05
@@ -153,7 +155,7 @@ def guarded(what: str, db=None) -> Iterator[object]:
         raise failure
 
 
-def call(what: str, fn, *args, **kwargs):
+def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` inside ``guarded(what)``, tried once more on a fresh
     connection when the thread's existing one turns out to be broken.
 

@@ -18,15 +18,13 @@ from typing import Any
 from django.views.decorators.debug import sensitive_variables
 
 from llm_routing.http_client import HttpReply, TransportFailure, scrub
-from usage.statuses import (  # noqa: F401 - re-exported: routing's outcome names
-    AUTH_ERROR,
-    CANCELLED,
-    ERROR,
-    INVALID_REQUEST,
-    RATE_LIMITED,
-    SUCCESS,
-    TIMEOUT,
-)
+from usage.statuses import AUTH_ERROR as AUTH_ERROR  # re-exported: routing's outcome names
+from usage.statuses import CANCELLED as CANCELLED
+from usage.statuses import ERROR as ERROR
+from usage.statuses import INVALID_REQUEST as INVALID_REQUEST
+from usage.statuses import RATE_LIMITED as RATE_LIMITED
+from usage.statuses import SUCCESS as SUCCESS
+from usage.statuses import TIMEOUT as TIMEOUT
 
 # Failures of the provider rather than of the request or the key: the circuit breaker
 # counts these (llm_routing/ratelimits.py breaker_cooldown).

@@ -429,7 +429,7 @@ def _route(
     model: str | None,
     params: dict[str, Any],
     stream: bool = False,
-) -> Generator[_Call | _Relay, Any, RoutingResult]:
+) -> Generator[_Call | _Wait | _Relay, Any, RoutingResult]:
     """The routing of one request, written once for every driver: it yields each provider
     call it wants made (``_Call``) and receives the reply (HttpReply, TransportFailure,
     or for streams StreamBroken / StreamCommitted); after StreamCommitted it yields a
@@ -583,10 +583,11 @@ class _Done:
     result: RoutingResult
 
 
-def _advance(route: Generator, value: Any) -> _Call | _Wait | _Relay | _Done:
+def _advance(route: Generator[Any, Any, Any], value: Any) -> _Call | _Wait | _Relay | _Done:
     # StopIteration must not cross sync_to_async (it cannot be raised into a Future).
     try:
-        return route.send(value)
+        step: _Call | _Wait | _Relay = route.send(value)
+        return step
     except StopIteration as stop:
         return _Done(stop.value)
     except (DatabaseError, InterfaceError) as exc:
@@ -597,7 +598,9 @@ def _advance(route: Generator, value: Any) -> _Call | _Wait | _Relay | _Done:
     raise failure
 
 
-def _params(max_tokens, temperature, openai_params) -> dict[str, Any]:
+def _params(
+    max_tokens: int | None, temperature: float | None, openai_params: dict[str, Any]
+) -> dict[str, Any]:
     params = dict(openai_params)
     if max_tokens is not None:
         params["max_tokens"] = max_tokens
@@ -633,6 +636,7 @@ def finish_route_sync(started: Started) -> RoutingResult:
     """Drive a started (non-streamed) route to its result in this thread."""
     route, step = started.route, started.step
     while not isinstance(step, _Done):
+        reply: Any
         if isinstance(step, _Wait):
             clock.sleep(step.seconds)
             reply = None
@@ -669,7 +673,7 @@ async def acomplete(
 class Started:
     """A routing generator advanced to its first step (``start_route``)."""
 
-    route: Generator
+    route: Generator[Any, Any, Any]
     step: Any
     prompt_chars: int = 0
 
@@ -720,6 +724,7 @@ async def finish_route(started: Started) -> RoutingResult:
     route, step = started.route, started.step
     advance = sync_to_async(_advance, thread_sensitive=True)
     while not isinstance(step, _Done):
+        reply: Any
         if isinstance(step, _Wait):
             await clock.asleep(step.seconds)
             reply = None

@@ -22,14 +22,16 @@ longer than ``gap`` seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+import uuid
+from collections.abc import AsyncIterator, Generator, Iterator
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 
 from llm_routing import clock, http_client
 from llm_routing.outcomes import StreamBroken, StreamEnded
 from llm_routing.router import (
+    Attempt,
     RoutingError,
     RoutingResult,
     Started,
@@ -49,7 +51,8 @@ __all__ = ["stream", "astream", "Stream", "AsyncStream", "Chunk"]
 class _Attempt:
     """One open streamed answer and what has been read of it (shared by both drivers)."""
 
-    def __init__(self, call: _Call, reply, started: float):
+    def __init__(self, call: _Call, reply: Any, started: float):
+        # reply: an http_client.StreamReply (sync driver) or AsyncStreamReply (async).
         self.call = call
         self.reply = reply
         self.reader = StreamReader()
@@ -99,7 +102,7 @@ class Stream:
     """A routed stream: use as a context manager, iterate for Chunks, then read ``result``
     (a RoutingResult with ``ttft_ms`` and ``finish_reason``)."""
 
-    def __init__(self, route, prompt_chars: int):
+    def __init__(self, route: Generator[Any, Any, Any], prompt_chars: int):
         self._route = route
         self._prompt_chars = prompt_chars
         self._attempt: _Attempt | None = None
@@ -118,11 +121,11 @@ class Stream:
         return self._relay.model if self._relay else None
 
     @property
-    def request_id(self):
+    def request_id(self) -> uuid.UUID | None:
         return self._relay.request_id if self._relay else None
 
     @property
-    def failed_attempts(self):
+    def failed_attempts(self) -> tuple[Attempt, ...]:
         """Attempts that failed before this one took over (the caller saw none of them)."""
         return self._relay.attempts if self._relay else ()
 
@@ -140,14 +143,14 @@ class Stream:
         self._relay = step
         return self
 
-    def _open(self, call: _Call):
+    def _open(self, call: _Call) -> Any:
         # Until the first content every connect, read and write is cut to what is left of
         # the first-token deadline; after it, each read waits at most the gap.
         first_token = call.timeouts[0]
         with http_client.deadline_at(time.monotonic() + first_token):
             return self._open_until_content(call, first_token)
 
-    def _open_until_content(self, call: _Call, first_token: float):
+    def _open_until_content(self, call: _Call, first_token: float) -> Any:
         started = time.perf_counter()
         try:
             reply = http_client.open_stream(
@@ -183,7 +186,9 @@ class Stream:
         reply.close()
         return attempt.broken(*(attempt.reader.failure or ("cut", "the stream ended empty")))
 
-    def _commit(self, attempt: _Attempt, raw: Iterator[bytes], chunks: list[Chunk]):
+    def _commit(
+        self, attempt: _Attempt, raw: Iterator[bytes], chunks: list[Chunk]
+    ) -> StreamCommitted:
         attempt.pending = chunks
         self._attempt, self._raw = attempt, raw
         return StreamCommitted(attempt.ttft_ms())
@@ -221,7 +226,7 @@ class Stream:
         assert isinstance(step, _Done)
         self.result = step.result
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         if self._attempt is not None and not self._finished:
             try:
                 self._finish("cancelled", "the caller left the stream")
@@ -234,9 +239,17 @@ class AsyncStream:
     """The async twin of Stream: ``async with astream(...) as s: async for chunk in s``.
     ``started``: a route already advanced to its first step (router.start_route)."""
 
-    def __init__(self, route=None, prompt_chars: int = 0, started: Started | None = None):
+    def __init__(
+        self,
+        route: Generator[Any, Any, Any] | None = None,
+        prompt_chars: int = 0,
+        started: Started | None = None,
+    ):
         self._started = started
-        self._route = started.route if started else route
+        chosen = started.route if started is not None else route
+        if chosen is None:
+            raise TypeError("AsyncStream needs a route or a started route")
+        self._route: Generator[Any, Any, Any] = chosen
         self._prompt_chars = started.prompt_chars if started else prompt_chars
         self._attempt: _Attempt | None = None
         self._relay: _Relay | None = None
@@ -265,7 +278,7 @@ class AsyncStream:
         self._relay = step
         return self
 
-    async def _open(self, call: _Call):
+    async def _open(self, call: _Call) -> Any:
         first_token, gap = call.timeouts
         started = time.perf_counter()
         try:
@@ -347,7 +360,7 @@ class AsyncStream:
         assert isinstance(step, _Done)
         self.result = step.result
 
-    async def __aexit__(self, exc_type, exc, tb) -> bool:
+    async def __aexit__(self, *exc_info: object) -> Literal[False]:
         if self._attempt is not None and not self._finished:
             try:
                 await self._finish("cancelled", "the caller left the stream")

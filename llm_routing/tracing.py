@@ -63,7 +63,10 @@ def _tracer() -> tuple[Any, Any] | None:
     return trace, cached[1]
 
 
-def traced(route: Callable[..., Generator]) -> Callable[..., Generator]:
+RouteFunction = Callable[..., Generator[Any, Any, Any]]
+
+
+def traced(route: RouteFunction) -> RouteFunction:
     """Decorate the routing generator function (router._route): a span per request."""
 
     signature = inspect.signature(route)

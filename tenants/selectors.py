@@ -8,6 +8,8 @@ with each, is decided by ``tenants.permissions`` (roles on memberships).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
@@ -17,7 +19,7 @@ from tenants.models import Tenant, TenantAPIKey, parse_tenant_id
 from tenants.permissions import Action
 
 
-def tenants_for_user(user, action: Action = Action.VIEW_TENANT) -> QuerySet[Tenant]:
+def tenants_for_user(user: Any, action: Action = Action.VIEW_TENANT) -> QuerySet[Tenant]:
     """The tenants on which ``user`` may do ``action`` (by default: see them at all)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active or not user.is_staff:
         return Tenant.objects.none()
@@ -28,20 +30,20 @@ def tenants_for_user(user, action: Action = Action.VIEW_TENANT) -> QuerySet[Tena
     )
 
 
-def get_tenant_for_user(user, tenant_id) -> Tenant:
+def get_tenant_for_user(user: Any, tenant_id: Any) -> Tenant:
     try:
         return tenants_for_user(user).get(pk=tenant_id)
     except (Tenant.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such tenant.") from None
 
 
-def get_tenant_for_api_key(api_key: TenantAPIKey, tenant_id) -> Tenant:
+def get_tenant_for_api_key(api_key: TenantAPIKey, tenant_id: object) -> Tenant:
     if str(api_key.tenant_id) != str(tenant_id):
         raise Http404("No such tenant.")
     return api_key.tenant
 
 
-def resolve_tenant(tenant) -> Tenant:
+def resolve_tenant(tenant: object) -> Tenant:
     """A Tenant from a Tenant, its id or its slug (for internal callers such as the router).
 
     Anything that reads as a UUID is an id and is looked up by primary key only: a slug

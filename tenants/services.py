@@ -36,7 +36,7 @@ def token_format_problem(provider: object, token: object) -> str | None:
         return f"unknown provider; known: {', '.join(providers.provider_names())}"
     if not isinstance(token, str):
         return "must be a string (or null to remove the key)"
-    spec = providers.get_provider(provider)
+    spec = providers.get_provider(str(provider))
     if problem := spec.key_problem(token):
         return f"is not a valid {spec.label} key: {problem}"
     live_keys.remember(token)
@@ -204,7 +204,9 @@ def _hash_api_key(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def api_key_create(*, tenant: Tenant, name: str, created_by=None) -> tuple[TenantAPIKey, str]:
+def api_key_create(
+    *, tenant: Tenant, name: str, created_by: Any = None
+) -> tuple[TenantAPIKey, str]:
     """Create a key and return it with its plaintext, which is never retrievable again."""
     name = (name or "").strip()
     if not name or len(name) > API_KEY_NAME_MAX_LENGTH:

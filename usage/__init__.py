@@ -12,29 +12,33 @@ import time
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["track", "flush", "tracker_stats", "cost_for", "get_tracker"]
 
-_tracker = None
+if TYPE_CHECKING:
+    from usage.tracker import Tracker
+
+_tracker: Tracker | None = None
 _tracker_lock = threading.Lock()
 
 
-def get_tracker():
+def get_tracker() -> Tracker:
     """The process's tracker (created on first use, once even when threads race to it: a
     second tracker would take records that ``flush()`` and the counters never see)."""
     global _tracker
     if _tracker is None:
         with _tracker_lock:
             if _tracker is None:
-                from usage.tracker import Tracker
+                from usage.tracker import Tracker as _Tracker
 
-                _tracker = Tracker()
+                _tracker = _Tracker()
     return _tracker
 
 
 def track(
     *,
-    tenant_id,
+    tenant_id: uuid.UUID | str,
     provider: str,
     model: str,
     status: str,
@@ -84,18 +88,24 @@ def track(
 
 def flush(timeout: float | None = None) -> bool:
     """Wait until everything tracked so far is written; False when ``timeout`` ran out."""
-    return get_tracker().flush(timeout)
+    return bool(get_tracker().flush(timeout))
 
 
-def tracker_stats() -> dict:
+def tracker_stats() -> dict[str, Any]:
     """Counters: written, batches, retried, spilled, dropped, replayed, buffered, last_flush_at."""
-    return get_tracker().stats()
+    return dict(get_tracker().stats())
 
 
 def cost_for(
-    *, provider, model, prompt_tokens, completion_tokens, at=None, provider_cost=None,
-    tokens_estimated=False,
-):
+    *,
+    provider: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    at: datetime | None = None,
+    provider_cost: Decimal | None = None,
+    tokens_estimated: bool = False,
+) -> tuple[Decimal | None, str]:
     """(cost in USD as Decimal or None, source "provider" | "price_table" | "unknown").
 
     ``at``: when the request was made; None (or left out) means now, as ``created_at``
