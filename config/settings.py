@@ -316,6 +316,27 @@ USAGE_OUTAGE_SPILL_SECONDS = env.float("USAGE_OUTAGE_SPILL_SECONDS", default=1.0
 if not 0.05 <= USAGE_OUTAGE_SPILL_SECONDS <= 60:
     raise ImproperlyConfigured("USAGE_OUTAGE_SPILL_SECONDS must be between 0.05 and 60.")
 
+# --- Budgets (usage/budgets.py) -------------------------------------------------------------
+# What a request to a model without a price counts against a budget (USD), reserved before
+# the call and settled after it (the dashboard shows how much spend is such an estimate).
+USAGE_BUDGET_UNPRICED_ESTIMATE_USD = env.float("USAGE_BUDGET_UNPRICED_ESTIMATE_USD", default=0.01)
+# Output tokens a request without max_tokens may bill, for a model the catalogue does not
+# know: its worst case, reserved before the call.
+USAGE_BUDGET_DEFAULT_MAX_TOKENS = env.int("USAGE_BUDGET_DEFAULT_MAX_TOKENS", default=4096)
+# A process's reservations count until it has not renewed them for this long (a killed
+# process blocks nobody for longer); far from the limit a process reserves a lease it may
+# spend from memory for USAGE_BUDGET_LEASE_SECONDS.
+USAGE_BUDGET_HOLD_SECONDS = env.float("USAGE_BUDGET_HOLD_SECONDS", default=60.0)
+USAGE_BUDGET_LEASE_SECONDS = env.float("USAGE_BUDGET_LEASE_SECONDS", default=0.5)
+if USAGE_BUDGET_UNPRICED_ESTIMATE_USD < 0 or USAGE_BUDGET_DEFAULT_MAX_TOKENS < 1:
+    raise ImproperlyConfigured(
+        "USAGE_BUDGET_UNPRICED_ESTIMATE_USD must be >= 0 and USAGE_BUDGET_DEFAULT_MAX_TOKENS >= 1."
+    )
+if not 4 * USAGE_BUDGET_LEASE_SECONDS < USAGE_BUDGET_HOLD_SECONDS <= 3600:
+    raise ImproperlyConfigured(
+        "USAGE_BUDGET_HOLD_SECONDS must be above 4 x USAGE_BUDGET_LEASE_SECONDS and at most 3600."
+    )
+
 # Prometheus metrics (config/metrics.py, GET /metrics): off, nothing is counted (the router
 # benchmark compares). The endpoint answers a bearer METRICS_TOKEN or a client address in
 # METRICS_ALLOW (comma-separated IPs or networks); neither set: it answers nobody.

@@ -1,5 +1,5 @@
 """Talk to LLMs on behalf of a tenant: ``complete``, ``acomplete``, ``stream``, ``astream``,
-``RoutingError`` and ``StreamError``.
+``RoutingError``, ``StreamError`` and ``BudgetExceeded``.
 
 The names resolve lazily so that ``llm_routing.providers`` (imported by ``tenants``) can
 load without pulling the router, and with it the tenant models, into app loading.
@@ -10,6 +10,7 @@ _EXPORTS = {
     "acomplete": "llm_routing.router",
     "RoutingError": "llm_routing.router",
     "StreamError": "llm_routing.router",
+    "BudgetExceeded": "llm_routing.router",
     "stream": "llm_routing.streaming",
     "astream": "llm_routing.streaming",
     "Chunk": "llm_routing.sse",

@@ -63,3 +63,15 @@ def entries(provider: str) -> list[dict[str, Any]]:
 
 def lookup(provider: str, model: str) -> dict[str, Any] | None:
     return next((e for e in entries(provider) if e["id"] == model), None)
+
+
+_MAX_OUTPUT = {
+    (provider, model): max_output
+    for provider, rows in MODELS.items()
+    for model, _, max_output, _ in rows
+}
+
+
+def max_output(provider: str, model: str) -> int | None:
+    """The model's maximum output tokens, when the catalogue knows the model."""
+    return _MAX_OUTPUT.get((provider, model))

@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from llm_routing.http_client import HttpReply, TransportFailure, scrub
 from usage.statuses import AUTH_ERROR as AUTH_ERROR  # re-exported: routing's outcome names
+from usage.statuses import BUDGET_EXCEEDED as BUDGET_EXCEEDED
 from usage.statuses import CANCELLED as CANCELLED
 from usage.statuses import ERROR as ERROR
 from usage.statuses import INVALID_REQUEST as INVALID_REQUEST

@@ -11,6 +11,7 @@ it wants made and receives the reply; ``complete`` drives it with the sync clien
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import time
@@ -26,15 +27,30 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connectio
 
 import usage
 from config import metrics
-from llm_routing import clock, fallback, http_client, outcomes, providers, ratelimits, state
+from llm_routing import (
+    catalogue,
+    clock,
+    fallback,
+    http_client,
+    outcomes,
+    providers,
+    ratelimits,
+    state,
+)
 from llm_routing.dbguard import StateUnavailable, call, recover
 from llm_routing.routing_view import RoutingView, cached_view, routing_view
 from llm_routing.tracing import traced
 from tenants import services
 from tenants.crypto import TokenDecryptionError
 from tenants.models import Tenant
+from usage import budgets
+from usage.money import format_usd
+from usage.pricing import cost_pico, provider_cost_to_pico
 
 logger = logging.getLogger(__name__)
+
+# The budgets' database work runs bounded and self-healing, like routing's own.
+budgets.runner = call
 
 AUTH_COOLDOWN_SECONDS = 60
 
@@ -115,6 +131,32 @@ class StreamError(RoutingError):
     def __init__(self, reason: str, *, received: str, **kwargs: Any):
         super().__init__(reason, **kwargs)
         self.received = received
+
+
+class BudgetExceeded(RoutingError):
+    """A hard budget of the tenant is spent: the request was refused before its call.
+
+    ``window``: "day" or "month"; ``limit``, ``spent``, ``reserved``: USD (Decimal) as the
+    refusal saw them; ``resets_at``: when the window ends (an aware UTC datetime).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        window: str,
+        limit: Decimal,
+        spent: Decimal,
+        reserved: Decimal,
+        resets_at: dt.datetime,
+        **kwargs: Any,
+    ):
+        super().__init__(reason, **kwargs)
+        self.window = window
+        self.limit = limit
+        self.spent = spent
+        self.reserved = reserved
+        self.resets_at = resets_at
 
 
 @dataclass(frozen=True)
@@ -410,6 +452,145 @@ def _settle_attempt(
     return _Settled(attempt, error=error, rest_until=cooldown.until if cooldown else None)
 
 
+# --- budgets (usage/budgets.py keeps the books) -----------------------------------------------
+
+_MAX_TOKENS = 2**31 - 1
+
+
+def _prompt_bound(messages: list[dict[str, Any]], params: dict[str, Any]) -> int:
+    """An upper bound of the prompt's tokens: a token is at least one byte of the request's
+    JSON (messages and tool definitions)."""
+    text = json.dumps([messages, params.get("tools")], ensure_ascii=False, default=str)
+    return len(text.encode("utf-8", "replace"))
+
+
+def _completion_bound(candidate: _Candidate, params: dict[str, Any]) -> int:
+    """The most output tokens the call may bill: the request's ``max_completion_tokens`` or
+    ``max_tokens``, else the model's maximum output (catalogue), else
+    ``USAGE_BUDGET_DEFAULT_MAX_TOKENS``."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = params.get(name)
+        if type(value) is int and value > 0:
+            return min(value, _MAX_TOKENS)
+    known = catalogue.max_output(candidate.provider.name, candidate.model)
+    return known or int(settings.USAGE_BUDGET_DEFAULT_MAX_TOKENS)
+
+
+def _unpriced_estimate() -> int:
+    return int(Decimal(str(settings.USAGE_BUDGET_UNPRICED_ESTIMATE_USD)) * 10**12)
+
+
+def _worst_case(candidate: _Candidate, prompt_bound: int, params: dict[str, Any]) -> int:
+    """What the call may cost at most, in pico-dollars (a model without a price: the
+    configured estimate)."""
+    pico, _ = cost_pico(
+        provider=candidate.provider.name,
+        model=candidate.model,
+        prompt_tokens=prompt_bound,
+        completion_tokens=_completion_bound(candidate, params),
+        at=clock.now(),
+    )
+    return _unpriced_estimate() if pico is None else pico
+
+
+def _billed(candidate: _Candidate, settled: _Settled) -> tuple[int, bool]:
+    """(pico-dollars, estimated) an attempt counts against its budgets: the provider's own
+    cost, else its tokens (estimates too: budgets err high) at the price in force, else
+    the configured estimate for a model without a price; 0 for a call that billed nothing."""
+    figures = settled.completion or (settled.error.partial if settled.error else None)
+    if figures is None:
+        return 0, False
+    reported = provider_cost_to_pico(figures.provider_cost)
+    if reported is not None:
+        return reported, False
+    if not figures.prompt_tokens and not figures.completion_tokens:
+        return 0, False
+    pico, _ = cost_pico(
+        provider=candidate.provider.name,
+        model=candidate.model,
+        prompt_tokens=figures.prompt_tokens,
+        completion_tokens=figures.completion_tokens,
+        at=clock.now(),
+    )
+    if pico is None:
+        return _unpriced_estimate(), True
+    return pico, figures.tokens_estimated
+
+
+def _reserve_budget(
+    view: RoutingView, candidate: _Candidate, worst: int
+) -> budgets.Ticket | budgets.Refusal | None:
+    """Reserve ``worst`` in each of the tenant's budgets. None: the budgets' database is
+    unreachable and every budget is soft (a hard one then refuses: it cannot be checked)."""
+    tenant_id = view.tenant.pk
+    ticket = budgets.reserve_local(tenant_id, view.budgets, worst, clock.now())
+    if ticket is not None:
+        return ticket
+    try:
+        return budgets.reserve(tenant_id, view.tenant.timezone, view.budgets, worst, clock.now())
+    except StateUnavailable as exc:
+        if any(rule.hard for rule in view.budgets):
+            raise RoutingError(
+                f"Tenant {view.tenant.slug!r} has a hard budget and its books cannot be read "
+                f"({exc}); try again shortly."
+            ) from None
+        return None
+
+
+def _settle_budget(ticket: budgets.Ticket | None, billed: tuple[int, bool]) -> None:
+    if ticket is None:
+        return
+    if budgets.settle(ticket, billed[0], estimated=billed[1]):
+        try:
+            budgets.write_now(ticket)  # near a limit: the next admission must see this cost
+        except StateUnavailable as exc:
+            logger.warning("budget settlement deferred (%s)", exc)
+
+
+def _refused(
+    view: RoutingView,
+    candidate: _Candidate,
+    refusal: budgets.Refusal,
+    *,
+    request_id: uuid.UUID,
+    attempts: list[Attempt],
+    skipped: list[Skipped],
+) -> BudgetExceeded:
+    """The usage row of a refusal, and the error the caller gets."""
+    name = candidate.provider.name
+    usage.track(
+        tenant_id=view.tenant.pk,
+        provider=name,
+        model=candidate.model,
+        status=outcomes.BUDGET_EXCEEDED,
+        request_id=request_id,
+        attempt=len(attempts) + 1,
+        error_type=f"budget_{refusal.period}",
+    )
+    limit = Decimal(refusal.limit_pusd) / 10**12
+    spent = Decimal(refusal.spent_pusd) / 10**12
+    reserved = Decimal(refusal.reserved_pusd) / 10**12
+    window = "daily" if refusal.period == "day" else "monthly"
+    resets = refusal.resets_at.isoformat(timespec="seconds")
+    reason = (
+        f"The tenant's {window} budget of {format_usd(limit)} is spent "
+        f"({format_usd(spent)} spent, {format_usd(reserved)} reserved); "
+        f"it resets at {resets}."
+    )
+    attempts.append(Attempt(name, candidate.model, outcomes.BUDGET_EXCEEDED, reason, None, 0))
+    return BudgetExceeded(
+        reason,
+        window=refusal.period,
+        limit=limit,
+        spent=spent,
+        reserved=reserved,
+        resets_at=refusal.resets_at,
+        attempts=tuple(attempts),
+        skipped=tuple(skipped),
+        request_id=request_id,
+    )
+
+
 def _mark_key_failing(view: RoutingView, provider: str, reason: str) -> None:
     try:
         call("marking a key as failing", services.tenant_mark_token_failing,
@@ -452,6 +633,7 @@ def _route(
     stopped = "Every provider failed:"
     candidates = _candidates(view, provider, model, skipped)
     index, retried = -1, False
+    prompt_bound: int | None = None  # computed once, for budgets only
     while True:
         if not retried:
             index += 1
@@ -468,35 +650,59 @@ def _route(
         if not api_key:
             retried = False
             continue
-        allowance = _allowance(view, name)
-        reservation = state.reserve(tenant_id=view.tenant.pk, provider=name, allowance=allowance)
-        if isinstance(reservation, str):
-            skipped.append(Skipped(name, reservation))
-            retried = False
-            continue
-        body = {**params, "model": candidate.model, "messages": messages}
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        sent = time.perf_counter()
-        url = candidate.provider.base_url + candidate.provider.chat_path
-        reply = yield _Call(
-            url, api_key, body, stream, candidate.provider.stream_timeouts() if stream else (0, 0)
-        )
-        ttft_ms = None
-        if isinstance(reply, StreamCommitted):
-            ttft_ms = reply.ttft_ms
-            reply = yield _Relay(name, candidate.model, request_id, tuple(attempts))
-        replied = time.perf_counter()
-        away += replied - sent
-        settled = _settle_attempt(
-            view, candidate, allowance, reservation, reply,
-            request_id=request_id,
-            number=len(attempts) + 1,
-            latency_ms=int((replied - sent) * 1000),
-            api_key=api_key,
-            ttft_ms=ttft_ms,
-        )
+        ticket = None
+        if view.budgets:
+            if prompt_bound is None:
+                prompt_bound = _prompt_bound(messages, params)
+            held = _reserve_budget(view, candidate, _worst_case(candidate, prompt_bound, params))
+            if isinstance(held, budgets.Refusal):
+                metrics.routed(view.tenant, None, "budget_exceeded",
+                               time.perf_counter() - started - away, attempts, skipped)
+                raise _refused(view, candidate, held, request_id=request_id,
+                               attempts=attempts, skipped=skipped)
+            ticket = held
+        try:
+            allowance = _allowance(view, name)
+            reservation = state.reserve(
+                tenant_id=view.tenant.pk, provider=name, allowance=allowance
+            )
+            if isinstance(reservation, str):
+                if ticket is not None:
+                    budgets.release(ticket)
+                skipped.append(Skipped(name, reservation))
+                retried = False
+                continue
+            body = {**params, "model": candidate.model, "messages": messages}
+            if stream:
+                body["stream"] = True
+                body["stream_options"] = {"include_usage": True}
+            sent = time.perf_counter()
+            url = candidate.provider.base_url + candidate.provider.chat_path
+            reply = yield _Call(
+                url, api_key, body, stream,
+                candidate.provider.stream_timeouts() if stream else (0, 0),
+            )
+            ttft_ms = None
+            if isinstance(reply, StreamCommitted):
+                ttft_ms = reply.ttft_ms
+                reply = yield _Relay(name, candidate.model, request_id, tuple(attempts))
+            replied = time.perf_counter()
+            away += replied - sent
+            settled = _settle_attempt(
+                view, candidate, allowance, reservation, reply,
+                request_id=request_id,
+                number=len(attempts) + 1,
+                latency_ms=int((replied - sent) * 1000),
+                api_key=api_key,
+                ttft_ms=ttft_ms,
+            )
+        except BaseException:
+            # The generator was closed (the caller left) or failed before the call settled:
+            # its worst case goes back.
+            if ticket is not None:
+                budgets.release(ticket)
+            raise
+        _settle_budget(ticket, _billed(candidate, settled))
         attempts.append(settled.attempt)
         metrics.attempt(name, settled, replied - sent, ttft_ms)
         completion = settled.completion

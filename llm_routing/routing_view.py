@@ -1,5 +1,5 @@
-"""A tenant's routing view (config, which providers have keys, decrypted keys), cached in
-the process and revalidated against ``Tenant.updated_at``.
+"""A tenant's routing view (config, which providers have keys, decrypted keys, budgets),
+cached in the process and revalidated against ``Tenant.updated_at``.
 
 Within ``LLM_ROUTING_VIEW_TTL`` seconds (default 2) a view is used as is; after that one
 cheap query compares ``updated_at`` and reloads on a change. Saving a tenant's config or
@@ -15,8 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from config import metrics
@@ -24,6 +25,9 @@ from llm_routing import providers
 from tenants import selectors, services
 from tenants.inference_config import InferenceConfig
 from tenants.models import Tenant, parse_tenant_id
+from usage.budgets import Rule as BudgetRule
+from usage.budgets import rules_for as budget_rules
+from usage.models import Budget
 
 
 @dataclass
@@ -33,6 +37,7 @@ class RoutingView:
     configured: frozenset[str]
     updated_at: object
     checked_at: float
+    budgets: tuple[BudgetRule, ...] = ()
     _keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     @sensitive_variables()
@@ -66,6 +71,7 @@ def _load(pk) -> RoutingView:
         configured=frozenset(p for p in tenant.configured_providers() if providers.is_known(p)),
         updated_at=tenant.updated_at,
         checked_at=time.monotonic(),
+        budgets=budget_rules(tenant.pk),
     )
     with _lock:
         _views[tenant.pk] = view
@@ -131,3 +137,11 @@ def forget(pk=None) -> None:
 @receiver(post_save, sender=Tenant)
 def _tenant_saved(sender, instance: Tenant, **kwargs) -> None:
     forget(instance.pk)
+
+
+@receiver(post_save, sender=Budget)
+@receiver(post_delete, sender=Budget)
+def _budget_changed(sender, instance: Budget, **kwargs) -> None:
+    # Other processes revalidate views against the tenant's ``updated_at``: move it.
+    Tenant.objects.filter(pk=instance.tenant_id).update(updated_at=timezone.now())
+    forget(instance.tenant_id)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from usage.ids import record_id
@@ -181,6 +182,7 @@ class SummaryFigures(models.Model):
     auth_errors = models.IntegerField(default=0)
     invalid_requests = models.IntegerField(default=0)
     cancelled = models.IntegerField(default=0)
+    budget_refused = models.IntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
     latency_ms_sum = models.BigIntegerField(default=0)
@@ -289,3 +291,142 @@ class ModelUsageDaySummary(SummaryFigures):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.model_id} {self.day:%Y-%m-%d}Z"
+
+
+# --- budgets (usage/budgets.py keeps their books) ------------------------------------------
+
+
+def validate_thresholds(value: str) -> None:
+    from usage.budgets import parse_thresholds
+
+    parse_thresholds(value)
+
+
+class Budget(models.Model):
+    """A tenant's spending limit for each day or month of its own time zone.
+
+    ``hard`` refuses new requests once the window's spend reaches the limit; ``soft`` lets
+    them through and only alerts. Alerts fire once per window at each threshold (percent).
+    """
+
+    class Period(models.TextChoices):
+        DAY = "day", "Daily"
+        MONTH = "month", "Monthly"
+
+    class Mode(models.TextChoices):
+        HARD = "hard", "Hard: refuse new requests once reached"
+        SOFT = "soft", "Soft: allow, and alert"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="budgets")
+    period = models.CharField(max_length=5, choices=Period.choices)
+    limit_usd = models.DecimalField(
+        "limit (USD)",
+        max_digits=14,
+        decimal_places=6,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1_000_000))],
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.HARD)
+    alert_thresholds = models.CharField(
+        max_length=60,
+        default="50,80,100",
+        validators=[validate_thresholds],
+        help_text="Percents of the limit at which an alert fires, once per window "
+        "(comma-separated, 1 to 1000).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "usage_budgets"
+        ordering = ["tenant", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "period"], name="unique_budget_period"),
+            models.CheckConstraint(
+                condition=models.Q(limit_usd__gte=0), name="budget_limit_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_period_display()} budget of {self.limit_usd} USD ({self.mode})"
+
+    @property
+    def limit_pusd(self) -> int:
+        return int(self.limit_usd * 10**12)
+
+
+class BudgetWindow(models.Model):
+    """One day or month of one tenant's budget (bounds in UTC, from the tenant's local
+    midnights): what was spent in it, in pico-dollars, and the part of that which is an
+    estimate (models without a price). What is reserved lives in ``BudgetHold`` rows."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    period = models.CharField(max_length=5, choices=Budget.Period.choices)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    spent_pusd = models.BigIntegerField(default=0)
+    estimated_pusd = models.BigIntegerField(default=0)
+    refused = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "usage_budget_windows"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "period", "starts_at"], name="unique_budget_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.period} from {self.starts_at:%Y-%m-%d %H:%M}Z"
+
+
+class BudgetHold(models.Model):
+    """What one process has reserved in a window (worst cases of its calls in flight, and
+    a lease it spends from without asking the database). A process renews its holds while
+    it runs; a hold not renewed for ``USAGE_BUDGET_HOLD_SECONDS`` (a killed process) no
+    longer counts and is removed."""
+
+    window = models.ForeignKey(BudgetWindow, on_delete=models.CASCADE, related_name="holds")
+    holder = models.CharField(max_length=40)
+    amount_pusd = models.BigIntegerField(default=0)
+    renewed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "usage_budget_holds"
+        constraints = [
+            models.UniqueConstraint(fields=["window", "holder"], name="unique_budget_hold")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder} holds {self.amount_pusd} pUSD"
+
+
+class BudgetAlert(models.Model):
+    """A threshold reached in a window: fired once (the unique constraint), then delivered
+    by email and webhook (``emailed_at``/``webhook_at`` say what went out)."""
+
+    window = models.ForeignKey(BudgetWindow, on_delete=models.CASCADE, related_name="alerts")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    threshold = models.SmallIntegerField()  # percent of the limit
+    fired_at = models.DateTimeField()
+    spent_pusd = models.BigIntegerField()
+    limit_pusd = models.BigIntegerField()
+    mode = models.CharField(max_length=4, choices=Budget.Mode.choices)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.CharField(max_length=200, blank=True, default="")
+    webhook_at = models.DateTimeField(null=True, blank=True)
+    webhook_error = models.CharField(max_length=200, blank=True, default="")
+    delivery_attempts = models.SmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "usage_budget_alerts"
+        ordering = ["-fired_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["window", "threshold"], name="unique_budget_alert")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.threshold}% of the {self.window.period} budget"

@@ -25,6 +25,7 @@ class Status(IntegerChoices):
     AUTH_ERROR = 5, "auth_error"  # 401/403: the key
     INVALID_REQUEST = 6, "invalid_request"  # other 4xx: the request itself
     CANCELLED = 7, "cancelled"  # the caller left a stream before its end
+    BUDGET_EXCEEDED = 8, "budget_exceeded"  # refused before the call: a hard budget is spent
 
 
 # The names as plain strings: routing's outcomes and ``usage.track(status=...)`` use these.
@@ -35,6 +36,7 @@ ERROR: str = Status.ERROR.label
 AUTH_ERROR: str = Status.AUTH_ERROR.label
 INVALID_REQUEST: str = Status.INVALID_REQUEST.label
 CANCELLED: str = Status.CANCELLED.label
+BUDGET_EXCEEDED: str = Status.BUDGET_EXCEEDED.label
 
 CODES: dict[str, int] = {label: value for value, label in Status.choices}
 """Status name -> stored code."""
@@ -47,6 +49,7 @@ COUNT_FIELD: dict[Status, str] = {
     Status.AUTH_ERROR: "auth_errors",
     Status.INVALID_REQUEST: "invalid_requests",
     Status.CANCELLED: "cancelled",
+    Status.BUDGET_EXCEEDED: "budget_refused",
 }
 """The summaries' count column (and the selectors' figure) for each status."""
 
@@ -58,12 +61,15 @@ WORDS: dict[Status, str] = {
     Status.AUTH_ERROR: "Bad key (401/403)",
     Status.INVALID_REQUEST: "Invalid request",
     Status.CANCELLED: "Cancelled by the caller",
+    Status.BUDGET_EXCEEDED: "Refused: budget spent",
 }
 """What an operator reads for each status (dashboard series and tables)."""
 
-NOT_FAILED: frozenset[Status] = frozenset({Status.SUCCESS, Status.CANCELLED})
+NOT_FAILED: frozenset[Status] = frozenset(
+    {Status.SUCCESS, Status.CANCELLED, Status.BUDGET_EXCEEDED}
+)
 """Outcomes that are no failure: a cancelled stream was the caller's choice, and its
-provider answered."""
+provider answered; a budget refusal is the tenant's own limit, no provider was called."""
 
 if set(COUNT_FIELD) != set(Status) or set(WORDS) != set(Status):
     raise ImportError("usage.statuses: every Status needs a COUNT_FIELD and WORDS entry")

@@ -165,7 +165,11 @@ def _check_time_series(expected, tenants):
             assert point["cost_unknown"] == w["cost_unknown"]
             assert point["cost_usd"] == Decimal(w["cost_pusd"]) / 10**12
             assert point["cancelled"] == w["cancelled"]
-            assert point["failed"] == w["requests"] - w["success"] - w["cancelled"]
+            assert point["budget_refused"] == w["budget_exceeded"]
+            # A budget refusal is no failure: no provider was called.
+            assert point["failed"] == (
+                w["requests"] - w["success"] - w["cancelled"] - w["budget_exceeded"]
+            )
             assert point["tokens_estimated"] == w["tokens_estimated"]
             assert point["streamed"] == w["streamed"]
             if w["streamed"]:
