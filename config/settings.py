@@ -332,9 +332,12 @@ if USAGE_BUDGET_UNPRICED_ESTIMATE_USD < 0 or USAGE_BUDGET_DEFAULT_MAX_TOKENS < 1
     raise ImproperlyConfigured(
         "USAGE_BUDGET_UNPRICED_ESTIMATE_USD must be >= 0 and USAGE_BUDGET_DEFAULT_MAX_TOKENS >= 1."
     )
-if not 4 * USAGE_BUDGET_LEASE_SECONDS < USAGE_BUDGET_HOLD_SECONDS <= 3600:
+if USAGE_BUDGET_LEASE_SECONDS < 0 or not (
+    4 * USAGE_BUDGET_LEASE_SECONDS < USAGE_BUDGET_HOLD_SECONDS <= 3600
+):
     raise ImproperlyConfigured(
-        "USAGE_BUDGET_HOLD_SECONDS must be above 4 x USAGE_BUDGET_LEASE_SECONDS and at most 3600."
+        "USAGE_BUDGET_LEASE_SECONDS must be >= 0, and USAGE_BUDGET_HOLD_SECONDS above 4 x "
+        "USAGE_BUDGET_LEASE_SECONDS and at most 3600."
     )
 
 # Prometheus metrics (config/metrics.py, GET /metrics): off, nothing is counted (the router

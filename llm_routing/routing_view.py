@@ -100,7 +100,12 @@ def routing_view(tenant) -> RoutingView:
     metrics.cache("routing_view", view is not None)
     if view is None:
         return _load(pk)
-    if isinstance(tenant, Tenant) and tenant.updated_at and tenant.updated_at != view.updated_at:
+    if (
+        isinstance(tenant, Tenant) and tenant.updated_at and view.updated_at
+        and tenant.updated_at > view.updated_at
+    ):
+        # The caller's Tenant is newer than the view (an older one, say held since before
+        # a budget change moved ``updated_at``, must not reload the view on every call).
         return _load(pk)
     now = time.monotonic()
     if now - view.checked_at < _ttl():

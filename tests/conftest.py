@@ -38,3 +38,15 @@ def _quota_leases_off(settings):
     leases.forget()
     yield
     leases.forget()
+
+
+@pytest.fixture(autouse=True)
+def _budget_leases_off(settings):
+    """Budgets write every reservation and settlement at once unless a test turns leases
+    on (as for quota leases: a settler thread writing beside a test's open transaction)."""
+    from usage import budgets
+
+    settings.USAGE_BUDGET_LEASE_SECONDS = 0
+    budgets.forget()
+    yield
+    budgets.forget()

@@ -158,7 +158,7 @@ class Refusal:
     resets_at: datetime
 
 
-@dataclass
+@dataclass(eq=False)
 class _Book:
     """What this process holds in one window, and what it owes the window's rows."""
 
@@ -264,10 +264,11 @@ def _write(book: _Book, snap: dict[str, int], grant: int | None, worst: int) -> 
     with transaction.atomic():
         # The UPDATE takes the window row's lock first: every admission and write of this
         # window runs one at a time, so each sees all holds as they are.
-        BudgetWindow.objects.filter(pk=book.window_id).update(
+        if not BudgetWindow.objects.filter(pk=book.window_id).update(
             spent_pusd=F("spent_pusd") + snap["spent"],
             estimated_pusd=F("estimated_pusd") + snap["estimated"],
-        )
+        ):
+            return {"gone": True}  # its tenant was deleted: nothing left to keep
         spent = BudgetWindow.objects.filter(pk=book.window_id).values_list(
             "spent_pusd", flat=True
         ).get()
@@ -283,10 +284,12 @@ def _write(book: _Book, snap: dict[str, int], grant: int | None, worst: int) -> 
                 holder=_holder
             ).aggregate(total=Sum("amount_pusd"))["total"] or 0
             room = book.rule.limit_pusd - spent - others - own
+            leases = lease_seconds() > 0
             if not book.rule.hard:
-                lease = worst * LEASE_WORST_CASES
+                lease = worst * LEASE_WORST_CASES if leases else 0
             elif room >= worst:
                 lease = min((room - worst) // HEADROOM_SHARE, worst * LEASE_WORST_CASES)
+                lease = lease if leases else 0
             elif room > 0:
                 lease = 0  # near the limit: this request's worst case only
             else:
@@ -446,6 +449,9 @@ def _admit(book: _Book, worst: int) -> Refusal | None:
             with _lock:
                 _unsnap(book, snap)
             raise
+        if result.get("gone"):
+            _drop(book)
+            return None
         with _lock:
             _apply(book, snap, result)
             if result["lease"] is None:
@@ -514,10 +520,22 @@ def _flush_book(book: _Book, *, renew: bool = False) -> None:
             with _lock:
                 _unsnap(book, snap)
             raise
+        if result.get("gone"):
+            _drop(book)
+            return
         with _lock:
             _apply(book, snap, result)
     if result["fired"]:
         _alerted()
+
+
+def _drop(book: _Book) -> None:
+    """Forget a book whose window row is gone (its tenant was deleted)."""
+    with _lock:
+        if _books.get((book.tenant_id, book.rule.period)) is book:
+            del _books[(book.tenant_id, book.rule.period)]
+        if book in _retired:
+            _retired.remove(book)
 
 
 def flush() -> None:
@@ -544,21 +562,26 @@ def _settle_loop() -> None:
     from django.db import connection
 
     while True:
-        _wake.wait(lease_seconds())
+        _wake.wait(max(lease_seconds(), 0.1))
         _wake.clear()
         mono = time.monotonic()
         with _lock:
             books = [*_books.values(), *_retired]
         renew_every = hold_seconds() / 4
+        busy = False
         for book in books:
+            renew = book.held > 0 and mono - book.renewed >= renew_every
+            if not (renew or book.owes(mono)):
+                continue
+            busy = True
             try:
-                _flush_book(book, renew=book.held > 0 and mono - book.renewed >= renew_every)
+                _flush_book(book, renew=renew)
             except Exception as exc:  # noqa: BLE001 - owed amounts stay owed; next round
                 logger.warning("budget window %s not settled yet: %s", book.window_id, exc)
         with _lock:
             _retired[:] = [b for b in _retired if b.held or b.inflight or b.owes(time.monotonic())]
-        if not getattr(connection, "in_atomic_block", False):
-            connection.close_if_unusable_or_obsolete()
+        if not busy and connection.connection is not None:
+            connection.close()  # idle: hold no database connection
 
 
 def _ensure_settler() -> None:

@@ -30,7 +30,13 @@ from llm_routing import clock, throttle
 from llm_routing.dbguard import recover
 from llm_routing.gateway import wire
 from llm_routing.gateway.wire import WireError
-from llm_routing.router import RoutingError, StreamError, finish_route_sync, start_route
+from llm_routing.router import (
+    BudgetExceeded,
+    RoutingError,
+    StreamError,
+    finish_route_sync,
+    start_route,
+)
 from llm_routing.routing_view import routing_view
 from llm_routing.streaming import AsyncStream
 
@@ -122,7 +128,7 @@ def _serve_whole(authorization: bytes, raw_body: bytes):
 
 
 def _with_retry_after(failure: WireError, error: RoutingError, tenant_id) -> WireError:
-    if failure.status == 429:
+    if failure.status == 429 and "retry-after" not in failure.headers:
         failure.headers["retry-after"] = str(_retry_after(tenant_id))
     if error.request_id:
         failure.headers["x-request-id"] = str(error.request_id)
@@ -148,6 +154,14 @@ def _retry_after(tenant_id) -> int:
 def routing_failure(error: RoutingError) -> WireError:
     """The HTTP answer to a request no provider served (a 429 still needs its Retry-After)."""
     message = error.reason
+    if isinstance(error, BudgetExceeded):
+        # OpenAI's answer to an account out of credit: SDKs raise RateLimitError with
+        # code "insufficient_quota". Retry-After: when the window resets.
+        wait = max(1, math.ceil((error.resets_at - clock.now()).total_seconds()))
+        return WireError(
+            429, message, code="insufficient_quota", type="insufficient_quota",
+            headers={"retry-after": str(wait)},
+        )
     attempts = error.attempts
     if not attempts:
         if error.skipped:  # every candidate resting or past its quota
