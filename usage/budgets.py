@@ -507,13 +507,14 @@ def write_now(ticket: Ticket) -> None:
         _flush_book(book)
 
 
-def _flush_book(book: _Book, *, renew: bool = False) -> None:
+def _flush_book(book: _Book, *, renew: bool = False, final: bool = False) -> None:
+    """Write what ``book`` owes its window; ``final``: its lease goes back too, live or not."""
     mono = time.monotonic()
     with book.io:
         with _lock:
-            if not book.owes(mono) and not (renew and book.held):
+            if not book.owes(mono) and not (renew and book.held) and not (final and book.spare):
                 return
-            snap = _snapshot(book, take_spare=mono >= book.lease_expires)
+            snap = _snapshot(book, take_spare=final or mono >= book.lease_expires)
         try:
             result = runner("settling a budget", _write, book, snap, None, 0)
         except BaseException:
@@ -539,11 +540,12 @@ def _drop(book: _Book) -> None:
 
 
 def flush() -> None:
-    """Write everything this process owes every window (tests, commands, exit)."""
+    """Write everything this process owes every window and give its leases back (tests,
+    commands, exit)."""
     with _lock:
         books = [*_books.values(), *_retired]
     for book in books:
-        _flush_book(book)
+        _flush_book(book, final=True)
     with _lock:
         _retired[:] = [b for b in _retired if b.held or b.inflight or b.owes(time.monotonic())]
 
