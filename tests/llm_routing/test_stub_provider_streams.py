@@ -1,6 +1,7 @@
 """The stub provider streams like the providers do, and breaks streams on cue."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -66,6 +67,11 @@ def test_faults_strike_after_the_given_number_of_chunks(stub_provider, fault, en
     assert error == transport_error
     assert text_of(events) == "Hello from "
     assert all(e.kind != "done" for e in events)
+    # The stub records how a stream ended once its handler returns, which may be just
+    # after the client has read the last bytes.
+    deadline = time.monotonic() + 5
+    while not stub_provider.streams("llm7") and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert stub_provider.streams("llm7")[-1]["end"] == end
 
 
