@@ -254,12 +254,6 @@ def _cache(name, hit) -> None:
     CACHE.labels(name, "hit" if hit else "miss").inc()
 
 
-def track_cost(seconds: float) -> None:
-    """One sampled usage.track() call took ``seconds`` of its caller's time."""
-    if settings.METRICS_ENABLED:
-        _queue((TRACK_COST.observe, seconds))
-
-
 def batch_written(seconds: float) -> None:
     """The usage tracker stored one batch in ``seconds`` (its writer thread)."""
     if settings.METRICS_ENABLED:
@@ -274,12 +268,15 @@ def summary_refreshed(seconds: float, rows: int, lag_seconds: float) -> None:
 
 
 def _sync_tracker() -> None:
-    """Copy this process's usage tracker counters (usage.tracker_stats) into the metrics
-    (under _flush_lock): at most once a second by the flusher, and by exposition()."""
+    """Copy this process's usage tracker counters (usage.tracker_stats) and its sampled
+    track() costs into the metrics (under _flush_lock): at most once a second by the
+    flusher, and by exposition()."""
     global _tracker_synced
     _tracker_synced = time.monotonic()
-    from usage import tracker_stats
+    from usage import drain_caller_costs, tracker_stats
 
+    for seconds in drain_caller_costs():
+        TRACK_COST.observe(seconds)
     stats = tracker_stats()
     for event in _TRACKER_EVENTS:
         now, seen = stats[event], _tracker_seen.get(event, 0)

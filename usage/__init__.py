@@ -11,21 +11,25 @@ import itertools
 import threading
 import time
 import uuid
+from collections import deque
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["track", "flush", "tracker_stats", "cost_for", "get_tracker"]
+__all__ = ["track", "flush", "tracker_stats", "cost_for", "get_tracker", "drain_caller_costs"]
 
 if TYPE_CHECKING:
     from usage.tracker import Tracker
 
 _tracker: Tracker | None = None
 # What track() costs its caller is measured on one call in 64 (config.metrics'
-# TRACK_SAMPLE_EVERY): a C-level counter and a mask are all the other 63 pay, which keeps
-# bench/usage_caller_cost.py where it was. A race between threads only shifts the sample.
+# TRACK_SAMPLE_EVERY): a C-level counter and a mask are all the other 63 pay, and the
+# timed one only appends to a bounded deque that the metrics drain when they sync the
+# tracker's counters (drain_caller_costs), so bench/usage_caller_cost.py stays where it
+# was. A race between threads only shifts the sample.
 _calls = itertools.count()
 _SAMPLE_MASK = 63
+_caller_costs: deque[float] = deque(maxlen=4096)
 _tracker_lock = threading.Lock()
 
 
@@ -94,13 +98,17 @@ def track(
 
         logging.getLogger("usage.tracker").exception("usage: track() failed internally")
     if timed:
-        _caller_cost(time.perf_counter() - began)
+        _caller_costs.append(time.perf_counter() - began)
 
 
-def _caller_cost(seconds: float) -> None:
-    from config import metrics
-
-    metrics.track_cost(seconds)
+def drain_caller_costs() -> list[float]:
+    """The sampled costs of track() to its callers (seconds) since the last drain."""
+    drained = []
+    while True:
+        try:
+            drained.append(_caller_costs.popleft())
+        except IndexError:
+            return drained
 
 
 def flush(timeout: float | None = None) -> bool:
