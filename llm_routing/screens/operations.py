@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from llm_routing.screens.common import render_screen
-from llm_routing.screens.operations_charts import charts
+from llm_routing.screens.operations_charts import CACHE_LABELS, charts
 from tenants import permissions
 from tenants.forms import RefuseUnsafeText
 from usage import operations_trends as trends
@@ -102,8 +102,9 @@ def _recent(points: list[trends.Point]) -> dict[str, Any]:
         "router_p99_ms": _scaled(last.percentile("router_overhead_seconds", 0.99), 1e3),
         "routed": last.calls("router_overhead_seconds"),
         "caches": [
-            {"name": name, "rate": last.hit_rate(name), "lookups": last.lookups(name)}
-            for name in ("routing_view", "model_list", "decrypted_key")
+            {"name": name, "label": label, "rate": last.hit_rate(name),
+             "lookups": last.lookups(name)}
+            for name, label in CACHE_LABELS.items()
         ],
         "spilled": last.tracker_events("spilled"),
         "dropped": last.tracker_events("dropped"),

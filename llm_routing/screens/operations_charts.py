@@ -97,15 +97,23 @@ def charts(points: list[Point]) -> dict[str, dict[str, Any]]:
         ),
         "refresh": _line(
             points,
-            title="Summary refresh: last run's duration and the lag (s)",
-            description="At each snapshot: how long the latest refresh took, and the age of "
-            "the oldest raw row the summary does not include yet.",
+            title="Summary refresh duration (s)",
+            description="At each snapshot: how long the latest refresh took.",
             series=[
                 ("refresh", "Refresh duration", lambda p: p.figures["summary"]["refresh_seconds"]),
-                ("lag", "Lag", lambda p: p.figures["summary"]["lag_seconds"]),
             ],
             format="s",
             empty="No refresh recorded yet.",
+            zero_is_data=True,
+        ),
+        "lag": _line(
+            points,
+            title="Summary lag (s)",
+            description="At each snapshot: the age of the oldest raw row the summary does not "
+            "include yet (0: it includes every row).",
+            series=[("lag", "Lag", lambda p: p.figures["summary"]["lag_seconds"])],
+            format="s",
+            empty="No lag measured yet.",
             zero_is_data=True,
         ),
         "caches": _line(

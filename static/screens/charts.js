@@ -58,7 +58,7 @@
     }
 
     function bytes(value) {
-        var units = ["B", "KiB", "MiB", "GiB", "TiB"];
+        var units = ["bytes", "KB", "MB", "GB", "TB"];  // binary, as Django's filesizeformat
         var i = 0;
         while (Math.abs(value) >= 1024 && i < units.length - 1) { value /= 1024; i++; }
         return (i ? Number(value.toPrecision(3)) : Math.round(value)) + " " + units[i];

@@ -130,8 +130,10 @@ def test_trends_come_from_the_stored_snapshots(su_client, settings):
     assert sizes["ledger-table"] == [1_000_000 + 24_000_000 * i for i in range(1, 6)]
     tracker = {s["key"]: s["values"] for s in _chart(response, "chart-tracker")["series"]}
     assert tracker["spilled"][1:] == [5] * 4 and tracker["dropped"][1:] == [1] * 4
-    refresh = {s["key"]: s["values"] for s in _chart(response, "chart-refresh")["series"]}
-    assert refresh["lag"] == [30.0, 60.0, 90.0, 120.0, 150.0]
+    [lag] = _chart(response, "chart-lag")["series"]
+    assert lag["values"] == [30.0, 60.0, 90.0, 120.0, 150.0]
+    [refresh] = _chart(response, "chart-refresh")["series"]
+    assert refresh["values"] == [0.6, 0.7, 0.8, 0.9, 1.0]
     # Growth: 24 MB every 6 hours is 96 MB a day; 90 days of it at the retention limit.
     ledger = response.context["growth"][0]
     assert ledger.per_day_bytes == pytest.approx(96_000_000)
