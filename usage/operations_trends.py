@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from usage.models import OperationsSnapshot
+from usage.sizes import WHOLE_FILE
 
 LEDGER = "model_usage_stats"
 SUMMARIES = ("model_usage_summary", "model_usage_day_summary")
@@ -128,8 +129,11 @@ def growth(points: list[Point], retention_days: int) -> list[Growth]:
     ahead.
     """
     results = []
-    for label, tables in (("Ledger (raw usage rows)", (LEDGER,)), ("Summaries", SUMMARIES)):
+    for label, tables in (("Ledger (raw usage rows)", (LEDGER,)), ("Summaries", SUMMARIES),
+                          ("Whole database file (estimate)", (WHOLE_FILE,))):
         sized = [p for p in points if p.size(tables) is not None]
+        if not sized and tables == (WHOLE_FILE,):
+            continue  # measured only where SQLite lacks dbstat
         last = sized[-1] if sized else None
         per_day = projected = None
         if len(sized) >= 2 and last is not None:
@@ -139,7 +143,7 @@ def growth(points: list[Point], retention_days: int) -> list[Growth]:
                 per_day = (last.size(tables) - first.size(tables)) / days  # type: ignore[operator]
         if per_day is not None and last is not None:
             now = last.size(tables) or 0
-            if tables == (LEDGER,):
+            if tables != SUMMARIES:  # the ledger is most of the file
                 projected = max(float(now), per_day * retention_days)
                 how = f"the rows of {retention_days} days at this rate (older rows are pruned)"
             else:

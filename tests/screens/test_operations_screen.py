@@ -187,3 +187,26 @@ def test_quantiles_interpolate_within_the_bucket_like_prometheus():
     assert quantile(buckets, 0.75) == 3.0
     assert quantile([["1", 0], ["+Inf", 10]], 0.5) == 1.0  # past the last bound: the bound
     assert quantile([["1", 0], ["+Inf", 0]], 0.5) is None
+
+
+def test_one_snapshot_shows_its_figures_and_says_trends_come_next(su_client):
+    seed_snapshots(count=1)
+    response = su_client.get(URL)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert 'id="one-snapshot"' in text and 'data-field="refused">7' in text
+    assert _chart(response, "chart-track")["series"][0]["values"] == [None]
+
+
+def test_without_dbstat_the_whole_file_is_shown_as_an_estimate(su_client):
+    seed_snapshots(count=2)
+    for snapshot in OperationsSnapshot.objects.all():
+        snapshot.figures["sizes"] = {
+            "method": "estimate", "tables": {"database": {"table": 4096, "indexes": 0}}
+        }
+        snapshot.save()
+    response = su_client.get(URL)
+    labels = [g.label for g in response.context["growth"]]
+    assert labels[-1] == "Whole database file (estimate)"
+    assert response.context["growth"][-1].current_bytes == 4096
+    assert "no <code>dbstat</code>" in response.content.decode()
