@@ -326,6 +326,9 @@ class _TableSizes:
             except Exception:  # noqa: BLE001 - a scrape must answer without the database
                 logging.getLogger("config.metrics").warning("metrics: table sizes unavailable")
                 self._sizes = []
+                from django.db import connection
+
+                connection.close_if_unusable_or_obsolete()  # the next try reconnects
         tables = GaugeMetricFamily(
             "usage_table_size_bytes", "Size of a ledger or summary table without its indexes "
             "(PostgreSQL pg_table_size; SQLite dbstat, or the whole file as 'database').",

@@ -136,3 +136,19 @@ def test_the_scrape_reports_ledger_and_summary_sizes_in_bytes(client, settings, 
     expected = {"model_usage_stats", "model_usage_summary", "model_usage_day_summary"}
     assert set(tables) == set(indexes) == expected
     assert all(value > 0 for value in tables.values())
+
+
+def test_a_scrape_without_table_sizes_still_answers(client, settings, db, monkeypatch):
+    from django.db import OperationalError
+
+    from usage import sizes
+
+    def database_away(using="default"):
+        raise OperationalError("connection refused")
+
+    settings.METRICS_TOKEN = "scrape-token-123"
+    monkeypatch.setattr(sizes, "table_sizes", database_away)
+    metrics.TABLE_SIZES._read_at = -1e9
+    body = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
+    assert body.status_code == 200 and b"llm_routed_requests_total" in body.content
+    assert b'usage_table_size_bytes{' not in body.content
