@@ -3,6 +3,7 @@
 ``track`` records one attempt at one provider and returns at once (see usage/tracker.py);
 ``settings.USAGE_TRACKER_SYNC = True`` writes inline instead (tests, commands). The heavy
 modules load on first use, so importing ``usage`` during app loading touches no models.
+``drain_caller_costs`` is for config/metrics.py alone: the sampled cost of ``track()``.
 """
 
 from __future__ import annotations
