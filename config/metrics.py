@@ -33,11 +33,15 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 REGISTRY = CollectorRegistry()
+
+TRACK_SAMPLE_EVERY = 64
+"""usage.track() times one call in this many (a power of two: usage/__init__.py masks)."""
 
 _CALL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0)
@@ -101,8 +105,19 @@ SUMMARY_LAG = Gauge(
     multiprocess_mode="mostrecent", registry=REGISTRY,
 )
 CACHE = Counter(
-    "llm_cache_lookups", "Cache lookups by cache (routing_view, model_list) and result "
-    "(hit, miss).", ["cache", "result"], registry=REGISTRY,
+    "llm_cache_lookups", "Cache lookups by cache (routing_view, model_list, decrypted_key) "
+    "and result (hit, miss).", ["cache", "result"], registry=REGISTRY,
+)
+TRACK_COST = Histogram(
+    "usage_track_caller_seconds", "Time usage.track() cost its caller, measured on one call "
+    f"in {TRACK_SAMPLE_EVERY} (a sample: the count is calls / {TRACK_SAMPLE_EVERY}).",
+    buckets=(1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2, 0.1),
+    registry=REGISTRY,
+)
+BATCH_WRITE = Histogram(
+    "usage_tracker_batch_write_seconds", "Time the usage tracker's writer took to store one "
+    "batch (successful writes).", buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                           0.5, 1.0, 2.5, 5.0, 10.0), registry=REGISTRY,
 )
 
 _TRACKER_EVENTS = ("written", "spilled", "replayed", "dropped")
@@ -239,6 +254,12 @@ def _cache(name, hit) -> None:
     CACHE.labels(name, "hit" if hit else "miss").inc()
 
 
+def batch_written(seconds: float) -> None:
+    """The usage tracker stored one batch in ``seconds`` (its writer thread)."""
+    if settings.METRICS_ENABLED:
+        _queue((BATCH_WRITE.observe, seconds))
+
+
 def summary_refreshed(seconds: float, rows: int, lag_seconds: float) -> None:
     if settings.METRICS_ENABLED:
         SUMMARY_REFRESH.observe(seconds)
@@ -247,12 +268,15 @@ def summary_refreshed(seconds: float, rows: int, lag_seconds: float) -> None:
 
 
 def _sync_tracker() -> None:
-    """Copy this process's usage tracker counters (usage.tracker_stats) into the metrics
-    (under _flush_lock): at most once a second by the flusher, and by exposition()."""
+    """Copy this process's usage tracker counters (usage.tracker_stats) and its sampled
+    track() costs into the metrics (under _flush_lock): at most once a second by the
+    flusher, and by exposition()."""
     global _tracker_synced
     _tracker_synced = time.monotonic()
-    from usage import tracker_stats
+    from usage import drain_caller_costs, tracker_stats
 
+    for seconds in drain_caller_costs():
+        TRACK_COST.observe(seconds)
     stats = tracker_stats()
     for event in _TRACKER_EVENTS:
         now, seen = stats[event], _tracker_seen.get(event, 0)
@@ -263,15 +287,74 @@ def _sync_tracker() -> None:
     TRACKER_QUEUE.set(stats["buffered"])
 
 
-def exposition() -> bytes:
-    """The metrics in Prometheus text format: of every process in multiprocess mode (each
-    applies its queue at least every _FLUSH_SECONDS; this one at once)."""
+def _registry() -> CollectorRegistry:
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def families() -> list[Metric]:
+    """The recorded metrics of every process in multiprocess mode (else of this one), after
+    applying this process's queue: what usage/operations.py keeps in a snapshot."""
     flush()
     if settings.METRICS_ENABLED:
         with _flush_lock:
             _sync_tracker()
-    if MULTIPROCESS:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+    return list(_registry().collect())
+
+
+class _TableSizes:
+    """The ledger's and summaries' table and index sizes (usage/sizes.py), read at scrape
+    time at most once a minute per process; nothing when the database does not answer.
+    Kept out of the multiprocess files: every process would add the same bytes again."""
+
+    EVERY_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._read_at = -self.EVERY_SECONDS
+        self._sizes: list = []
+
+    def collect(self):
+        if time.monotonic() - self._read_at >= self.EVERY_SECONDS:
+            self._read_at = time.monotonic()
+            from usage.sizes import table_sizes
+
+            try:
+                self._sizes = table_sizes().tables
+            except Exception:  # noqa: BLE001 - a scrape must answer without the database
+                logging.getLogger("config.metrics").warning("metrics: table sizes unavailable")
+                self._sizes = []
+                from django.db import connection
+
+                connection.close_if_unusable_or_obsolete()  # the next try reconnects
+        tables = GaugeMetricFamily(
+            "usage_table_size_bytes", "Size of a ledger or summary table without its indexes "
+            "(PostgreSQL pg_table_size; SQLite dbstat, or the whole file as 'database').",
+            labels=["table"],
+        )
+        indexes = GaugeMetricFamily(
+            "usage_table_index_size_bytes", "Size of the indexes of a ledger or summary table.",
+            labels=["table"],
+        )
+        for size in self._sizes:
+            tables.add_metric([size.table], size.table_bytes)
+            indexes.add_metric([size.table], size.index_bytes)
+        yield tables
+        yield indexes
+
+
+TABLE_SIZES = _TableSizes()
+_SIZES = CollectorRegistry(auto_describe=False)
+_SIZES.register(TABLE_SIZES)  # type: ignore[arg-type]
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus text format: of every process in multiprocess mode (each
+    applies its queue at least every _FLUSH_SECONDS; this one at once), and the table sizes."""
+    flush()
+    if settings.METRICS_ENABLED:
+        with _flush_lock:
+            _sync_tracker()
+    return generate_latest(_registry()) + generate_latest(_SIZES)

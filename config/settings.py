@@ -255,10 +255,26 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
 USAGE_SPILL_DIR = env.path("USAGE_SPILL_DIR", default=BASE_DIR / "var" / "usage-spill")
 
+# Operations snapshots (usage/operations.py, the Operations screen): one every
+# OPS_SNAPSHOT_MINUTES (a divisor of 60) by cron, kept OPS_SNAPSHOT_RETENTION_DAYS days.
+OPS_SNAPSHOT_MINUTES = env.int("OPS_SNAPSHOT_MINUTES", default=15)
+if OPS_SNAPSHOT_MINUTES < 1 or 60 % OPS_SNAPSHOT_MINUTES:
+    raise ImproperlyConfigured(
+        "OPS_SNAPSHOT_MINUTES must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)."
+    )
+OPS_SNAPSHOT_RETENTION_DAYS = env.int("OPS_SNAPSHOT_RETENTION_DAYS", default=90)
+if not 1 <= OPS_SNAPSHOT_RETENTION_DAYS <= 3660:
+    raise ImproperlyConfigured("OPS_SNAPSHOT_RETENTION_DAYS must be between 1 and 3660.")
+
 # --- Scheduling (django-crontab: manage.py crontab add|show|remove) ---------------------------
 CRONJOBS = [
     ("7 * * * *", "usage.cron.run_command", ["refresh_usage_summary"]),
     ("37 3 * * *", "usage.cron.run_command", ["prune_usage"]),
+    (
+        "0 * * * *" if OPS_SNAPSHOT_MINUTES == 60 else f"*/{OPS_SNAPSHOT_MINUTES} * * * *",
+        "usage.cron.run_command",
+        ["snapshot_operations"],
+    ),
 ]
 CRONTAB_LOCK_JOBS = True
 # Each job's output, stamped line by line, is appended here instead of going to cron mail;

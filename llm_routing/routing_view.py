@@ -43,7 +43,9 @@ class RoutingView:
     @sensitive_variables()
     def key_for(self, provider: str) -> str | None:
         """The plaintext key (decrypted once per view). May raise TokenDecryptionError."""
-        if provider not in self._keys:
+        cached = provider in self._keys
+        metrics.cache("decrypted_key", cached)
+        if not cached:
             key = services.tenant_provider_key(tenant=self.tenant, provider=provider)
             if key is None:
                 return None

@@ -3,23 +3,34 @@
 ``track`` records one attempt at one provider and returns at once (see usage/tracker.py);
 ``settings.USAGE_TRACKER_SYNC = True`` writes inline instead (tests, commands). The heavy
 modules load on first use, so importing ``usage`` during app loading touches no models.
+``drain_caller_costs`` is for config/metrics.py alone: the sampled cost of ``track()``.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
+from collections import deque
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["track", "flush", "tracker_stats", "cost_for", "get_tracker"]
+__all__ = ["track", "flush", "tracker_stats", "cost_for", "get_tracker", "drain_caller_costs"]
 
 if TYPE_CHECKING:
     from usage.tracker import Tracker
 
 _tracker: Tracker | None = None
+# What track() costs its caller is measured on one call in 64 (config.metrics'
+# TRACK_SAMPLE_EVERY): a C-level counter and a mask are all the other 63 pay, and the
+# timed one only appends to a bounded deque that the metrics drain when they sync the
+# tracker's counters (drain_caller_costs), so bench/usage_caller_cost.py stays where it
+# was. A race between threads only shifts the sample.
+_calls = itertools.count()
+_SAMPLE_MASK = 63
+_caller_costs: deque[float] = deque(maxlen=4096)
 _tracker_lock = threading.Lock()
 
 
@@ -67,6 +78,9 @@ def track(
     The keywords are the fields of ``usage.records.Record`` (the one definition of a
     record; its id is given later) and the tuple below follows that order.
     """
+    timed = not next(_calls) & _SAMPLE_MASK
+    if timed:
+        began = time.perf_counter()
     raw = (
         time.time() if created_at is None else created_at, tenant_id, request_id, provider,
         model, status, attempt, prompt_tokens, completion_tokens, latency_ms, error_type,
@@ -84,6 +98,18 @@ def track(
         import logging
 
         logging.getLogger("usage.tracker").exception("usage: track() failed internally")
+    if timed:
+        _caller_costs.append(time.perf_counter() - began)
+
+
+def drain_caller_costs() -> list[float]:
+    """The sampled costs of track() to its callers (seconds) since the last drain."""
+    drained = []
+    while True:
+        try:
+            drained.append(_caller_costs.popleft())
+        except IndexError:
+            return drained
 
 
 def flush(timeout: float | None = None) -> bool:

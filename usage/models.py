@@ -263,6 +263,8 @@ class SummaryState(models.Model):
     refreshed_at = models.DateTimeField(null=True)
     # Raw rows before this were pruned: a rebuild never reaches back past it.
     pruned_before = models.DateTimeField(null=True)
+    # How long the last refresh took (seconds), for the Operations screen's trend.
+    refresh_seconds = models.FloatField(null=True)
 
     class Meta:
         db_table = "usage_summary_state"
@@ -430,3 +432,23 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.threshold}% of the {self.window.period} budget"
+
+
+class OperationsSnapshot(models.Model):
+    """The figures of the Operations screen at one moment (usage/operations.py).
+
+    One row per minute at most (a second run in the same minute replaces it), taken by the
+    ``snapshot_operations`` cron job and pruned after ``OPS_SNAPSHOT_RETENTION_DAYS``.
+    ``figures`` is the JSON that ``operations.collect_figures`` builds: histograms and
+    counters as the metrics hold them (cumulative), sizes in bytes, times in ISO 8601.
+    """
+
+    taken_at = models.DateTimeField(unique=True)
+    figures = models.JSONField()
+
+    class Meta:
+        db_table = "usage_ops_snapshot"
+        ordering = ["taken_at"]
+
+    def __str__(self) -> str:
+        return f"operations snapshot at {self.taken_at:%Y-%m-%d %H:%M}Z"

@@ -20,6 +20,7 @@ counter it reads is already such a horizon.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,7 +28,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from usage.aggregates import METRIC_FIELDS, aggregate_select, hour_sql
-from usage.models import ModelUsageSummary, SummaryState
+from usage.models import ModelUsageStat, ModelUsageSummary, SummaryState
 from usage.writer import WRITE_LOCK_KEY
 
 
@@ -139,6 +140,7 @@ def refresh_summary(
     cut-off are never rebuilt (their raw rows are gone). Callers serialise runs with
     usage.locks.command_lock.
     """
+    began = time.perf_counter()
     top = horizon(using)
     connection = connections[using]
     vendor = connection.vendor
@@ -175,7 +177,8 @@ def refresh_summary(
             _upsert_days(cursor, vendor, "seq > %s AND seq <= %s", [start, top])
         state.watermark = top
         state.refreshed_at = timezone.now()
-        state.save(using=using, update_fields=["watermark", "refreshed_at"])
+        state.refresh_seconds = time.perf_counter() - began
+        state.save(using=using, update_fields=["watermark", "refreshed_at", "refresh_seconds"])
     return RefreshReport(
         mode=mode, from_seq=start, to_seq=top, new_rows=new_rows, groups=groups, since=since
     )
@@ -185,3 +188,10 @@ def summarised_through(using: str = "default") -> int:
     """The watermark: rows with ``seq`` up to it are in the summary."""
     state = SummaryState.objects.using(using).filter(pk=1).first()
     return state.watermark if state else 0
+
+
+def summary_lag_seconds(watermark: int, using: str = "default") -> float:
+    """Age of the oldest raw row past ``watermark`` (0: the summary includes every row)."""
+    oldest = (ModelUsageStat.objects.using(using).filter(seq__gt=watermark).order_by("seq")
+              .values_list("created_at", flat=True).first())
+    return (timezone.now() - oldest).total_seconds() if oldest else 0.0

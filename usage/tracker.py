@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import DataError as DjangoDataError
 from django.db import connections
 
+from config import metrics
 from usage import spill, writer
 from usage.records import BadRecord, Record, normalise
 from usage.spill_guard import SpillGuard
@@ -381,6 +382,7 @@ class Tracker(SpillGuard):
 
     def _write(self, items: list) -> int:
         """Write ``items`` (Records or raw tuples, checked in place); returns rows new."""
+        began = time.perf_counter()
         with self._attempt():
             if not self._postgres:
                 written = writer.write_records(self._records(items), using=self.using)
@@ -391,6 +393,7 @@ class Tracker(SpillGuard):
                     on_start=self._copy_starts,
                 )
         self._add("batches", 1)
+        metrics.batch_written(time.perf_counter() - began)
         if self._outage_since is not None:
             logger.warning(
                 "usage: database reachable again after %.1f s; writing queued and spilled "

@@ -7,7 +7,7 @@ no-cache headers exactly as on the admin's own pages.
 from django.contrib import admin
 from django.urls import path
 
-from llm_routing.screens import dashboard, index, keys, selection
+from llm_routing.screens import dashboard, index, keys, operations, selection
 
 app_name = "screens"
 
@@ -19,6 +19,7 @@ def _screen(view):
 urlpatterns = [
     path("", _screen(index.index), name="index"),
     path("usage/", _screen(dashboard.all_tenants_usage), name="usage_all"),
+    path("operations/", _screen(operations.operations), name="operations"),
     path("tenants/<uuid:tenant_id>/keys/", _screen(keys.keys_page), name="keys"),
     path("tenants/<uuid:tenant_id>/keys/test", _screen(keys.key_test), name="key_test"),
     path(

@@ -5,7 +5,9 @@
  * json_script. Three kinds exist:
  *   "columns": time buckets on x, one stacked column per bucket ({x, series[{key,label,values}]})
  *   "bars":    one horizontal row per item, stacked or grouped parts ({rows[{label,values}], series})
- *   "line":    one series over time, with markers ({x, series[{values}]})
+ *   "line":    series over time, with markers ({x, series[{key,label,values}]}); one series
+ *              is drawn with its area filled, several as lines told apart by dash and
+ *              marker shape as well as colour; a null value is a gap in its line
  * A spec may carry "empty", the words shown when it has nothing to draw.
  * Every series gets a colour AND a fill pattern, values are written on the bars, and the
  * page carries the same numbers in tables, so nothing depends on telling colours apart.
@@ -47,7 +49,19 @@
             return "$" + Number(Number(value).toPrecision(3)).toFixed(Math.min(12, 2 - Math.floor(Math.log10(abs))));
         }
         if (kind === "ms") { return Math.round(value).toLocaleString("en-US") + " ms"; }
+        if (kind === "ms-fine") { return Number(Number(value).toPrecision(3)) + " ms"; }
+        if (kind === "us") { return Number(Number(value).toPrecision(3)) + " µs"; }
+        if (kind === "s") { return Number(Number(value).toPrecision(3)) + " s"; }
+        if (kind === "percent") { return Number(value).toFixed(value >= 99.95 || value === 0 ? 0 : 1) + "%"; }
+        if (kind === "bytes") { return bytes(value); }
         return compact(value);
+    }
+
+    function bytes(value) {
+        var units = ["bytes", "KB", "MB", "GB", "TB"];  // binary, as Django's filesizeformat
+        var i = 0;
+        while (Math.abs(value) >= 1024 && i < units.length - 1) { value /= 1024; i++; }
+        return (i ? Number(value.toPrecision(3)) : Math.round(value)) + " " + units[i];
     }
 
     function compact(value) {
@@ -215,30 +229,80 @@
         if (series.length > 1) { legend(container, spec.id, series); }
     }
 
+    var DASHES = ["", "7 4", "2 3", "10 3 2 3", "4 4", "1 5"];
+    var MARKERS = ["circle", "square", "diamond", "triangle", "circle", "square"];
+
+    function marker(parent, shape, x, y, r, k) {
+        var node;
+        if (shape === "square") { node = el("rect", { x: x - r, y: y - r, width: 2 * r, height: 2 * r }, parent); }
+        else if (shape === "diamond") { node = el("path", { d: "M" + x + "," + (y - r - 1) + " l" + (r + 1) + "," + (r + 1) + " l-" + (r + 1) + "," + (r + 1) + " l-" + (r + 1) + ",-" + (r + 1) + " Z" }, parent); }
+        else if (shape === "triangle") { node = el("path", { d: "M" + x + "," + (y - r - 1) + " l" + (r + 1) + "," + (2 * r + 1) + " h-" + (2 * r + 2) + " Z" }, parent); }
+        else { node = el("circle", { cx: x, cy: y, r: r }, parent); }
+        node.setAttribute("class", "marker");
+        if (k !== null) { node.style.stroke = "var(--screen-chart-" + ((k % COLOURS) + 1) + ")"; }
+        return node;
+    }
+
+    function lineLegend(container, series) {
+        var list = document.createElement("ul");
+        list.className = "chart-legend";
+        series.forEach(function (s, k) {
+            var item = document.createElement("li");
+            var swatch = el("svg", { viewBox: "0 0 30 14", "aria-hidden": "true" });
+            var stroke = el("path", { d: "M1,7 h28", "class": "line", "stroke-dasharray": DASHES[k % DASHES.length] }, swatch);
+            stroke.style.stroke = "var(--screen-chart-" + ((k % COLOURS) + 1) + ")";
+            marker(swatch, MARKERS[k % MARKERS.length], 15, 7, 3, k);
+            item.appendChild(swatch);
+            item.appendChild(document.createTextNode(s.label));
+            list.appendChild(item);
+        });
+        container.appendChild(list);
+    }
+
     function line(container, spec) {
         var f = frame(container, spec, 220);
-        var values = spec.series[0].values;
-        var max = niceMax(Math.max.apply(null, values.concat([0])));
+        var several = spec.series.length > 1;
+        var all = [];
+        spec.series.forEach(function (s) { s.values.forEach(function (v) { if (v !== null) { all.push(v); } }); });
+        var max = niceMax(Math.max.apply(null, all.concat([0])));
         var box = { left: 72, right: f.width - 60, top: 14, bottom: 190 };
         yAxis(f.svg, box, max, spec.format);
-        var step = (box.right - box.left) / Math.max(values.length, 1);
-        var points = values.map(function (v, i) {
-            return [box.left + step * (i + 0.5), box.bottom - (v || 0) / max * (box.bottom - box.top)];
-        });
-        if (points.length) {
-            var d = points.map(function (p, i) { return (i ? "L" : "M") + p[0].toFixed(1) + "," + p[1].toFixed(1); }).join(" ");
-            el("path", { d: d + " L" + points[points.length - 1][0].toFixed(1) + "," + box.bottom + " L" + points[0][0].toFixed(1) + "," + box.bottom + " Z", "class": "area" }, f.svg);
-            el("path", { d: d, "class": "line" }, f.svg);
-            var peak = values.indexOf(Math.max.apply(null, values));
-            points.forEach(function (p, i) {
-                var marker = el("circle", { cx: p[0], cy: p[1], r: step > 8 ? 3 : 1.5, "class": "marker" }, f.svg);
-                tooltip(marker, spec.x[i] + ": " + format(values[i], spec.format));
+        var n = spec.x.length;
+        var step = (box.right - box.left) / Math.max(n, 1);
+        spec.series.forEach(function (s, k) {
+            var values = s.values;
+            var points = values.map(function (v, i) {
+                return v === null || v === undefined ? null : [box.left + step * (i + 0.5), box.bottom - v / max * (box.bottom - box.top)];
             });
-            if (values[peak] > 0) {
-                text(f.svg, points[peak][0], points[peak][1] - 7, "peak " + format(values[peak], spec.format), { "text-anchor": "middle", "class": "value-label" });
+            var d = "";
+            var pen = "M";
+            points.forEach(function (p) {
+                if (!p) { pen = "M"; return; }
+                d += pen + p[0].toFixed(1) + "," + p[1].toFixed(1) + " ";
+                pen = "L";
+            });
+            if (!d) { return; }
+            var drawn = points.filter(function (p) { return p; });
+            if (!several) {
+                el("path", { d: d + "L" + drawn[drawn.length - 1][0].toFixed(1) + "," + box.bottom + " L" + drawn[0][0].toFixed(1) + "," + box.bottom + " Z", "class": "area" }, f.svg);
             }
-        }
+            var path = el("path", { d: d, "class": "line", "stroke-dasharray": several ? DASHES[k % DASHES.length] : "" }, f.svg);
+            if (several) { path.style.stroke = "var(--screen-chart-" + ((k % COLOURS) + 1) + ")"; }
+            points.forEach(function (p, i) {
+                if (!p) { return; }
+                var dot = several ? marker(f.svg, MARKERS[k % MARKERS.length], p[0], p[1], step > 8 ? 3 : 1.5, k)
+                    : el("circle", { cx: p[0], cy: p[1], r: step > 8 ? 3 : 1.5, "class": "marker" }, f.svg);
+                tooltip(dot, spec.x[i] + (several ? " · " + s.label : "") + ": " + format(values[i], spec.format));
+            });
+            if (!several) {
+                var peak = values.indexOf(Math.max.apply(null, all));
+                if (values[peak] > 0) {
+                    text(f.svg, points[peak][0], points[peak][1] - 7, "peak " + format(values[peak], spec.format), { "text-anchor": "middle", "class": "value-label" });
+                }
+            }
+        });
         xLabels(f.svg, box, spec.x, step);
+        if (several) { lineLegend(container, spec.series); }
     }
 
     var KINDS = { columns: columns, bars: bars, line: line };
@@ -250,7 +314,7 @@
         spec.id = container.dataset.chart;
         container.textContent = "";
         var empty = spec.kind === "bars" ? !spec.rows.length : !spec.x.length ||
-            !spec.series.some(function (s) { return s.values.some(function (v) { return v > 0; }); });
+            !spec.series.some(function (s) { return s.values.some(function (v) { return v > 0 || (spec.zeroIsData && v === 0); }); });
         if (empty) {
             var note = document.createElement("p");
             note.className = "empty";

@@ -3,6 +3,7 @@ nothing when METRICS_ENABLED is off; /metrics (the Django view: runserver and WS
 only a token or an allowed address, and never shows a key or the token."""
 
 import ipaddress
+import uuid
 
 import pytest
 
@@ -93,3 +94,61 @@ def test_an_address_in_the_allow_list_needs_no_token(client, settings, db):
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
     settings.METRICS_ALLOW_NETWORKS = ()
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 403
+
+
+def test_track_times_one_call_in_sixty_four_for_its_caller(settings, make_tenant):
+    import usage
+
+    settings.USAGE_TRACKER_SYNC = True
+    assert metrics.TRACK_SAMPLE_EVERY == usage._SAMPLE_MASK + 1
+    tenant = make_tenant()
+    metrics.families()  # syncs what track() sampled so far (the flusher: once a second)
+    before = _value("usage_track_caller_seconds_count")
+    for _ in range(2 * metrics.TRACK_SAMPLE_EVERY):
+        usage.track(tenant_id=tenant.pk, provider="groq", model="m", status="success",
+                    request_id=uuid.uuid4(), attempt=1)
+    metrics.families()
+    assert _value("usage_track_caller_seconds_count") == before + 2
+    assert _value("usage_track_caller_seconds_sum") > 0
+
+
+def test_decrypted_keys_are_a_cache_of_their_own(make_tenant, stub_provider):
+    tenant = make_tenant()
+    misses = _value("llm_cache_lookups_total", cache="decrypted_key", result="miss")
+    hits = _value("llm_cache_lookups_total", cache="decrypted_key", result="hit")
+    complete(tenant=tenant, messages=HI)
+    complete(tenant=tenant, messages=HI)
+    assert _value("llm_cache_lookups_total", cache="decrypted_key", result="miss") == misses + 1
+    assert _value("llm_cache_lookups_total", cache="decrypted_key", result="hit") == hits + 1
+
+
+def test_the_scrape_reports_ledger_and_summary_sizes_in_bytes(client, settings, make_tenant):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    settings.METRICS_TOKEN = "scrape-token-123"
+    metrics.TABLE_SIZES._read_at = -1e9  # read now, not at most once a minute
+    body = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
+    families = {f.name: f for f in text_string_to_metric_families(body.content.decode())}
+    tables = {s.labels["table"]: s.value for s in families["usage_table_size_bytes"].samples}
+    indexes = {
+        s.labels["table"]: s.value for s in families["usage_table_index_size_bytes"].samples
+    }
+    expected = {"model_usage_stats", "model_usage_summary", "model_usage_day_summary"}
+    assert set(tables) == set(indexes) == expected
+    assert all(value > 0 for value in tables.values())
+
+
+def test_a_scrape_without_table_sizes_still_answers(client, settings, db, monkeypatch):
+    from django.db import OperationalError
+
+    from usage import sizes
+
+    def database_away(using="default"):
+        raise OperationalError("connection refused")
+
+    settings.METRICS_TOKEN = "scrape-token-123"
+    monkeypatch.setattr(sizes, "table_sizes", database_away)
+    metrics.TABLE_SIZES._read_at = -1e9
+    body = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
+    assert body.status_code == 200 and b"llm_routed_requests_total" in body.content
+    assert b'usage_table_size_bytes{' not in body.content

@@ -33,7 +33,8 @@ def screens(make_tenant, django_user_model, client):
                 completion_tokens=7, latency_ms=120)
     client.force_login(django_user_model.objects.create_superuser("root", password="x"))
     names = [("screens:keys", [tenant.pk]), ("screens:providers", [tenant.pk]),
-             ("screens:usage", [tenant.pk]), ("screens:usage_all", []), ("screens:index", [])]
+             ("screens:usage", [tenant.pk]), ("screens:usage_all", []), ("screens:index", []),
+             ("screens:operations", [])]
     pages = {}
     for name, args in names:
         response = client.get(reverse(name, args=args))

@@ -62,12 +62,13 @@ def start_chromium():
     return driver, profile
 
 
-def screenshot(driver, name: str, *, dark: bool = False) -> Path:
-    """A full-page PNG under test-artifacts/screens/ (git-ignored), for people to look at.
+def screenshot(driver, name: str, *, dark: bool = False, directory: Path = ARTIFACTS) -> Path:
+    """A full-page PNG in ``directory`` (by default test-artifacts/screens/, git-ignored),
+    for people to look at.
 
     ``dark`` renders the page as a browser set to a dark colour scheme would.
     """
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     scheme = "dark" if dark else "light"
     driver.execute_cdp_cmd(
         "Emulation.setEmulatedMedia",
@@ -81,7 +82,7 @@ def screenshot(driver, name: str, *, dark: bool = False) -> Path:
         "Emulation.setDeviceMetricsOverride",
         {"width": 1280, "height": min(int(height), 8000), "deviceScaleFactor": 1, "mobile": False},
     )
-    path = ARTIFACTS / f"{name}.png"
+    path = directory / f"{name}.png"
     try:
         driver.save_screenshot(str(path))
     finally:

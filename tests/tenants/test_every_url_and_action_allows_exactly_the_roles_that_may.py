@@ -429,6 +429,8 @@ STEPS: list[Step] = [
     Step("screens:index", "GET", STAFF, scope="global"),
     Step("screens:usage_all", "GET", ROOT, scope="global",
          refused={p: 404 for p in ("stranger", "viewer", "operator", "owner")}),
+    Step("screens:operations", "GET", ROOT, scope="global",
+         refused={p: 403 for p in ("stranger", "viewer", "operator", "owner")}),
     Step("screens:keys", "GET", SEE),
     Step("screens:usage", "GET", SEE),
     Step("screens:providers", "GET", SEE),

@@ -227,6 +227,7 @@ QUERY_TARGETS = {
         ["period", "start", "end"],
     ),
     "screens:usage_all": (lambda t: "/admin/screens/usage/", ["period", "start", "end"]),
+    "screens:operations": (lambda t: "/admin/screens/operations/", ["period"]),
     "screens:keys": (lambda t: f"/admin/screens/tenants/{t.pk}/keys/", ["x"]),
     "screens:providers": (lambda t: f"/admin/screens/tenants/{t.pk}/providers/", ["x"]),
     "screens:key_remove": (

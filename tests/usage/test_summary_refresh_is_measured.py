@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from config import metrics
 from tests.usage.test_commands import _run, _write
-from usage.management.commands.refresh_usage_summary import _lag_seconds
 from usage.models import ModelUsageStat
+from usage.summary import summary_lag_seconds as _lag_seconds
 
 
 def _sample(name) -> float:

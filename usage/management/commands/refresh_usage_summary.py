@@ -1,14 +1,12 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from config import metrics
 from usage.durations import parse_since
 from usage.locks import command_lock
-from usage.models import ModelUsageStat
 from usage.spill_replay import replay_orphaned_spill
-from usage.summary import refresh_summary
+from usage.summary import refresh_summary, summary_lag_seconds
 
 
 class Command(BaseCommand):
@@ -30,13 +28,7 @@ class Command(BaseCommand):
             began = time.perf_counter()
             report = refresh_summary(since=start, full=full)
             metrics.summary_refreshed(time.perf_counter() - began, report.new_rows,
-                                      _lag_seconds(report.to_seq))
+                                      summary_lag_seconds(report.to_seq))
         suffix = f"; {replayed}" if replayed.files else ""
         self.stdout.write(f"{report}{suffix}")
 
-
-def _lag_seconds(watermark: int) -> float:
-    """Age of the oldest raw row past the watermark (0: the summary includes every row)."""
-    oldest = (ModelUsageStat.objects.filter(seq__gt=watermark).order_by("seq")
-              .values_list("created_at", flat=True).first())
-    return (timezone.now() - oldest).total_seconds() if oldest else 0.0
