@@ -15,9 +15,9 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-import psycopg
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 
+from config import prepared
 from llm_routing import clock, fallback, leases
 from llm_routing.dbguard import StateUnavailable, call, guarded
 from llm_routing.models import ProviderState
@@ -77,26 +77,6 @@ def _async_commit(sql: str) -> str:
     return sql.replace("\nWHERE ", f"\nFROM {_ASYNC_COMMIT}\nWHERE ", 1)
 
 
-def _cursor(db):
-    """A cursor for one state statement, through Django's wrapper (thread checks, query
-    logging, execute wrappers, error translation).
-
-    On PostgreSQL it binds parameters on the server (Django's own cursors interpolate them
-    on the client), so psycopg prepares a statement once it has run ``prepare_threshold``
-    times on a connection (config/settings.py, DB_PREPARE_THRESHOLD): the server then
-    neither parses nor plans the hot UPDATE again, which was most of its cost. With the
-    threshold off (Django's default, for transaction-mode poolers) nothing is prepared.
-    """
-    if db.vendor != "postgresql":
-        return db.cursor()
-    db.close_if_health_check_failed()
-    db.ensure_connection()
-    db.validate_thread_sharing()
-    with db.wrap_database_errors:
-        raw = psycopg.Cursor(db.connection)
-    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
-
-
 def _execute(sql: str, params, fetch: bool = False, async_sql: str | None = None, db=None):
     """Run one state statement; on PostgreSQL without waiting for the WAL flush.
 
@@ -108,7 +88,7 @@ def _execute(sql: str, params, fetch: bool = False, async_sql: str | None = None
     db = db or _db()
     if db.vendor == "postgresql" and not db.in_atomic_block:
         sql = async_sql or _async_commit(sql)
-    with _cursor(db) as cursor:
+    with prepared.cursor(db) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() if fetch else None
 

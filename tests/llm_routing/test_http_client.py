@@ -1,7 +1,6 @@
 import asyncio
 import socket
 
-import httpx
 import pytest
 
 from llm_routing import http_client
@@ -38,21 +37,40 @@ def test_changing_a_timeout_setting_rebuilds_the_client(settings):
 
 def test_the_key_goes_only_in_the_authorization_header(stub_provider):
     seen = []
-    real_send = httpx.Client.send
+    pool = http_client.client()._transport._pool  # request() sends through it
+    real_send = type(pool).handle_request
 
-    def spy(self, request, **kwargs):
+    def spy(self, request):
         seen.append(request)
-        return real_send(self, request, **kwargs)
+        return real_send(self, request)
 
     key = stub_provider.good_key("groq")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(httpx.Client, "send", spy)
+        patch.setattr(type(pool), "handle_request", spy)
         reply = http_client.request("GET", stub_provider.base_url("groq") + "/models", api_key=key)
     assert reply.status_code == 200
     request = seen[0]
-    assert request.headers["Authorization"] == f"Bearer {key}"
-    assert key not in str(request.url)
-    assert [v for k, v in request.headers.items() if key in v] == [f"Bearer {key}"]
+    assert (b"Authorization", f"Bearer {key}".encode()) in request.headers
+    assert key.encode() not in bytes(request.url)
+    assert [v for _, v in request.headers if key.encode() in v] == [f"Bearer {key}".encode()]
+
+
+def test_the_answers_headers_are_lower_case_and_repeats_are_joined(stub_provider):
+    stub_provider.enqueue("groq", 200, {"X-Ratelimit-Limit-Requests": "14400"}, {"ok": True})
+    url = stub_provider.base_url("groq") + "/chat/completions"
+    reply = http_client.request("POST", url, api_key=stub_provider.good_key("groq"), body={})
+    assert reply.status_code == 200 and reply.headers["x-ratelimit-limit-requests"] == "14400"
+    assert all(name == name.lower() for name in reply.headers)
+    assert http_client._header_dict([(b"Vary", b"a"), (b"vary", b"b")]) == {"vary": "a, b"}
+
+
+def test_a_malformed_base_url_is_a_transport_error_without_the_key():
+    key = "k" * 20
+    for url in ("ftp://127.0.0.1/x", "not a url", "http:///x"):
+        with pytest.raises(http_client.TransportFailure) as caught:
+            http_client.request("GET", url, api_key=key)
+        assert caught.value.kind == "transport_error"
+        assert key not in caught.value.message and caught.value.__context__ is None
 
 
 def test_a_redirect_is_returned_not_followed(stub_provider):

@@ -1,9 +1,9 @@
 """A planted canary key must not show up anywhere: logs, errors, attempts, usage rows,
-API responses, command output, also when httpx itself raises."""
+API responses, command output, also when the HTTP client itself raises."""
 
 import json
 
-import httpx
+import httpcore
 import pytest
 from django.core.management import call_command
 
@@ -81,25 +81,37 @@ def test_a_provider_echoing_the_key_in_its_error_is_scrubbed(
     assert_nowhere(keys, routing_error_text(caught.value), all_logs.text, usage_dump(tenant))
 
 
+def authorization(request: httpcore.Request) -> str:
+    return next(v for k, v in request.headers if k.lower() == b"authorization").decode()
+
+
+def raise_from_the_pool(monkeypatch, exception) -> None:
+    """Every provider call fails in the connection pool under both the sync and the async
+    path of llm_routing/http_client.py (the one HTTP seam), with the worst case: an
+    exception whose message quotes the Authorization header."""
+
+    def raising(self, request):
+        raise exception(f"failed with {authorization(request)}")
+
+    monkeypatch.setattr(httpcore.ConnectionPool, "handle_request", raising)
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "handle_async_request", raising)
+
+
 @pytest.mark.parametrize(
     "exception",
-    [httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ProxyError],
+    [httpcore.ConnectError, httpcore.ReadTimeout, httpcore.RemoteProtocolError,
+     httpcore.ProxyError],
 )
-def test_httpx_exceptions_carrying_the_key_are_scrubbed(
+def test_http_client_exceptions_carrying_the_key_are_scrubbed(
     canary_tenant, all_logs, monkeypatch, exception
 ):
     tenant, keys = canary_tenant
-
-    def raising_send(self, request, **kwargs):
-        # The worst case: an exception whose message quotes the Authorization header.
-        raise exception(f"failed with {request.headers['Authorization']}", request=request)
-
-    monkeypatch.setattr(httpx.Client, "send", raising_send)  # the one HTTP seam
+    raise_from_the_pool(monkeypatch, exception)
     with pytest.raises(RoutingError) as caught:
         complete(tenant=tenant, messages=HI)
     error = caught.value
     # One attempt per provider; a dropped connection on the last one is tried once more.
-    expected = 3 if exception is httpx.ReadTimeout else 4
+    expected = 3 if exception is httpcore.ReadTimeout else 4
     assert len(error.attempts) == expected
     assert error.__cause__ is None and error.__context__ is None
     assert_nowhere(keys, routing_error_text(error), all_logs.text, usage_dump(tenant))
@@ -110,12 +122,10 @@ def test_key_test_results_never_carry_the_key(canary_tenant, monkeypatch, all_lo
     refused = keycheck.test_key(provider="groq", api_key=keys["groq"])
     stored = llm_routing.test_stored_key(tenant=tenant, provider="openrouter")
 
-    def raising_send(self, request, **kwargs):
-        raise httpx.ConnectError(f"no route {request.headers['Authorization']}", request=request)
-
-    monkeypatch.setattr(httpx.Client, "send", raising_send)
+    raise_from_the_pool(monkeypatch, httpcore.ConnectError)
     unreachable = keycheck.test_key(provider="groq", api_key=keys["groq"])
     assert not refused.valid and not stored.valid and not unreachable.valid
+    assert unreachable.details == {"reachable": False}  # the failure did come from the pool
     texts = [json.dumps(r.to_json()) for r in (refused, stored, unreachable)]
     tenant.refresh_from_db()
     assert_nowhere(keys, *texts, all_logs.text, json.dumps(tenant.llm_token_status))
