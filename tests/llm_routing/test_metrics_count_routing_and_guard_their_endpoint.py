@@ -125,6 +125,17 @@ def test_decrypted_keys_are_a_cache_of_their_own(make_tenant, stub_provider):
 def test_the_scrape_reports_ledger_and_summary_sizes_in_bytes(client, settings, make_tenant):
     from prometheus_client.parser import text_string_to_metric_families
 
+    import uuid
+
+    from django.core.management import call_command
+
+    import usage
+
+    # A row in the ledger and both summaries: an empty PostgreSQL table has no pages.
+    tenant = make_tenant(slug="sized")
+    usage.track(tenant_id=tenant.pk, provider="groq", model="m", status="success",
+                request_id=uuid.uuid4(), attempt=1, prompt_tokens=3, completion_tokens=5)
+    call_command("refresh_usage_summary", verbosity=0)
     settings.METRICS_TOKEN = "scrape-token-123"
     metrics.TABLE_SIZES._read_at = -1e9  # read now, not at most once a minute
     body = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
