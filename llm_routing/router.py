@@ -78,6 +78,8 @@ class TokenUsage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    reasoning_tokens: int = 0  # of completion_tokens, spent on reasoning
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,9 @@ def _cooldown_for(
     return None
 
 
-def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decimal | None, str]:
+def _cost(
+    candidate: _Candidate, completion: outcomes.Completion, tenant_id: uuid.UUID
+) -> tuple[Decimal | None, str]:
     if completion.provider_cost is not None:
         return completion.provider_cost, "provider"
     if completion.tokens_estimated:
@@ -267,6 +271,9 @@ def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decim
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
             at=clock.now(),
+            tenant_id=tenant_id,
+            cached_tokens=completion.cached_tokens,
+            reasoning_tokens=completion.reasoning_tokens,
         )
     except StateUnavailable:
         # The price table is not loaded and the database is away: the caller still gets
@@ -402,6 +409,8 @@ def _settle_attempt(
             provider_cost=completion.provider_cost,
             ttft_ms=ttft_ms,
             tokens_estimated=completion.tokens_estimated,
+            cached_tokens=completion.cached_tokens,
+            reasoning_tokens=completion.reasoning_tokens,
         )
         state.record(
             tenant_id=view.tenant.pk,
@@ -410,7 +419,7 @@ def _settle_attempt(
             report=report,
             reservation=reservation,
         )
-        cost, cost_source = _cost(candidate, completion)
+        cost, cost_source = _cost(candidate, completion, view.tenant.pk)
         attempt = Attempt(name, candidate.model, outcomes.SUCCESS, "ok", 200, latency_ms)
         return _Settled(attempt, completion=completion, cost=cost, cost_source=cost_source)
     assert error is not None
@@ -429,6 +438,8 @@ def _settle_attempt(
         provider_cost=partial.provider_cost if partial else None,
         ttft_ms=ttft_ms,
         tokens_estimated=partial.tokens_estimated if partial else False,
+        cached_tokens=partial.cached_tokens if partial else 0,
+        reasoning_tokens=partial.reasoning_tokens if partial else 0,
     )
     now = clock.now()
     cooldown = _cooldown_for(error, report, now)
@@ -714,7 +725,11 @@ def _route(
                 provider=name,
                 model=completion.model,
                 usage=TokenUsage(
-                    completion.prompt_tokens, completion.completion_tokens, completion.total_tokens
+                    completion.prompt_tokens,
+                    completion.completion_tokens,
+                    completion.total_tokens,
+                    completion.cached_tokens,
+                    completion.reasoning_tokens,
                 ),
                 cost=settled.cost,
                 cost_source=settled.cost_source,
