@@ -120,7 +120,11 @@ MAX_PRICE_PER_MILLION = Decimal("100000")
 prices are in the hundreds); beyond it a price is a typo, and a cost could pass the
 ledger's bigint (usage/pricing.py treats that as unknown)."""
 
-_PRICE_FIELD = {"max_digits": 12, "decimal_places": 6}
+_PRICE_FIELD = {
+    "max_digits": 12,
+    "decimal_places": 6,
+    "validators": [MinValueValidator(0), MaxValueValidator(MAX_PRICE_PER_MILLION)],
+}
 _NOT_NEGATIVE = (
     models.Q(input_per_million__gte=0, output_per_million__gte=0)
     & (models.Q(cached_input_per_million__isnull=True) | models.Q(cached_input_per_million__gte=0))
