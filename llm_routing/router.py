@@ -45,7 +45,7 @@ from tenants.crypto import TokenDecryptionError
 from tenants.models import Tenant
 from usage import budgets
 from usage.money import format_usd
-from usage.pricing import cost_pico, provider_cost_to_pico
+from usage.pricing import cost_pico, provider_cost_to_pico, worst_case_pico
 
 logger = logging.getLogger(__name__)
 
@@ -491,20 +491,25 @@ def _unpriced_estimate() -> int:
     return int(Decimal(str(settings.USAGE_BUDGET_UNPRICED_ESTIMATE_USD)) * 10**12)
 
 
-def _worst_case(candidate: _Candidate, prompt_bound: int, params: dict[str, Any]) -> int:
-    """What the call may cost at most, in pico-dollars (a model without a price: the
-    configured estimate)."""
-    pico, _ = cost_pico(
+def _worst_case(
+    candidate: _Candidate, prompt_bound: int, params: dict[str, Any], tenant_id: uuid.UUID
+) -> int:
+    """What the call may cost at most, in pico-dollars, at the tenant's price (a model
+    without a price: the configured estimate)."""
+    pico = worst_case_pico(
         provider=candidate.provider.name,
         model=candidate.model,
         prompt_tokens=prompt_bound,
         completion_tokens=_completion_bound(candidate, params),
         at=clock.now(),
+        tenant_id=tenant_id,
     )
     return _unpriced_estimate() if pico is None else pico
 
 
-def _billed(candidate: _Candidate, settled: _Settled) -> tuple[int, bool]:
+def _billed(
+    candidate: _Candidate, settled: _Settled, tenant_id: uuid.UUID
+) -> tuple[int, bool]:
     """(pico-dollars, estimated) an attempt counts against its budgets: the provider's own
     cost, else its tokens (estimates too: budgets err high) at the price in force, else
     the configured estimate for a model without a price; 0 for a call that billed nothing."""
@@ -522,6 +527,9 @@ def _billed(candidate: _Candidate, settled: _Settled) -> tuple[int, bool]:
         prompt_tokens=figures.prompt_tokens,
         completion_tokens=figures.completion_tokens,
         at=clock.now(),
+        tenant_id=tenant_id,
+        cached_tokens=figures.cached_tokens,
+        reasoning_tokens=figures.reasoning_tokens,
     )
     if pico is None:
         return _unpriced_estimate(), True
@@ -665,7 +673,8 @@ def _route(
         if view.budgets:
             if prompt_bound is None:
                 prompt_bound = _prompt_bound(messages, params)
-            held = _reserve_budget(view, candidate, _worst_case(candidate, prompt_bound, params))
+            worst = _worst_case(candidate, prompt_bound, params, view.tenant.pk)
+            held = _reserve_budget(view, candidate, worst)
             if isinstance(held, budgets.Refusal):
                 metrics.routed(view.tenant, None, "budget_exceeded",
                                time.perf_counter() - started - away, attempts, skipped)
@@ -713,7 +722,7 @@ def _route(
             if ticket is not None:
                 budgets.release(ticket)
             raise
-        _settle_budget(ticket, _billed(candidate, settled))
+        _settle_budget(ticket, _billed(candidate, settled, view.tenant.pk))
         attempts.append(settled.attempt)
         metrics.attempt(name, settled, replied - sent, ttft_ms)
         completion = settled.completion

@@ -217,6 +217,29 @@ def cost_pico(
     return cost, CostSource.PRICE_TABLE
 
 
+def worst_case_pico(
+    *,
+    provider: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    at: datetime,
+    tenant_id: uuid.UUID | None = None,
+    table: dict | None = None,
+) -> int | None:
+    """The most ``prompt_tokens`` and ``completion_tokens`` can cost at the price in force
+    (the tenant's own or the list price), whatever part of them turns out cached or
+    reasoning: each side at the dearer of its two rates. None: no price (budgets use an
+    estimate then)."""
+    price = price_at(
+        table if table is not None else price_book.table(), (provider, model), at, tenant_id
+    )
+    if price is None:
+        return None
+    cost = prompt_tokens * max(price[0], price[2]) + completion_tokens * max(price[1], price[3])
+    return cost if cost <= MAX_PICO else None
+
+
 def cost_for(
     *,
     provider: str,

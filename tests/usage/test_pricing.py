@@ -169,3 +169,20 @@ def test_a_tenants_own_price_wins_from_its_date_for_that_tenant_only(class_price
     # The provider's own figure still wins over the tenant's price.
     assert _cost(august, tenant_id=mine.pk, provider_cost=Decimal("0.7")) == (
         Decimal("0.7"), "provider")
+
+
+def test_the_worst_case_bounds_every_split_into_classes(class_prices, make_tenant):
+    from usage.pricing import cost_pico, worst_case_pico
+
+    tenant = make_tenant()
+    worst = worst_case_pico(provider="groq", model="r1", prompt_tokens=1000,
+                            completion_tokens=1000, at=NEW, tenant_id=tenant.pk)
+    assert worst == 1000 * 1_000_000 + 1000 * 5_000_000  # reasoning is the dearer output
+    for cached in (0, 500, 1000):
+        for reasoning in (0, 500, 1000):
+            cost, _ = cost_pico(provider="groq", model="r1", prompt_tokens=1000,
+                                completion_tokens=1000, at=NEW, tenant_id=tenant.pk,
+                                cached_tokens=cached, reasoning_tokens=reasoning)
+            assert cost <= worst
+    assert worst_case_pico(provider="groq", model="unpriced", prompt_tokens=1,
+                           completion_tokens=1, at=NEW) is None

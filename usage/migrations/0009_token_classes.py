@@ -68,7 +68,7 @@ def drop_columns(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("usage", "0007_stream_fields")]
+    dependencies = [("usage", "0008_budgets")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
