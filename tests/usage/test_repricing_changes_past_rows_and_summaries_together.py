@@ -5,6 +5,7 @@ agreeing with the raw rows afterwards; a second run changes nothing; bad argumen
 nothing."""
 
 import io
+import threading
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
+from usage.locks import command_lock
 from usage.models import (
     CostSource,
     ModelUsageDaySummary,
@@ -252,3 +255,33 @@ def test_batches_smaller_than_the_range_reprice_it_all(history):
     assert set(ModelUsageStat.objects.filter(
         cost_source=CostSource.PRICE_TABLE).values_list("cost_pusd", flat=True)) == {CHANGED}
     _assert_summaries_agree_with_rows()
+
+
+def test_a_reprice_while_another_runs_does_nothing(history):
+    # The other holder is another thread, hence another database session (PostgreSQL's
+    # advisory locks are re-entrant within one session).
+    held, release, result = threading.Event(), threading.Event(), []
+
+    def other_run():
+        try:
+            with command_lock("reprice_usage") as acquired:
+                result.append(acquired)
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    _replace_list_price("3", "4")
+    before = _snapshot()
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    try:
+        assert held.wait(30) and result == [True]
+        said = _reprice("--from", "2025-06-01", "--to", "2025-06-03")
+        assert said == "usage reprice: another reprice is running; nothing done"
+        assert _snapshot() == before
+    finally:
+        release.set()
+        thread.join(30)
+    assert "repriced" in _reprice("--from", "2025-06-01", "--to", "2025-06-03")
+    assert _snapshot() != before
