@@ -492,10 +492,14 @@ def _unpriced_estimate() -> int:
 
 
 def _worst_case(
-    candidate: _Candidate, prompt_bound: int, params: dict[str, Any], tenant_id: uuid.UUID
+    candidate: _Candidate,
+    prompt_bound: int,
+    params: dict[str, Any],
+    tenant_id: uuid.UUID | None = None,
 ) -> int:
-    """What the call may cost at most, in pico-dollars, at the tenant's price (a model
-    without a price: the configured estimate)."""
+    """What the call may cost at most, in pico-dollars, at ``tenant_id``'s price (its own
+    where one is in force, else the list price; a model without a price: the configured
+    estimate)."""
     pico = worst_case_pico(
         provider=candidate.provider.name,
         model=candidate.model,
@@ -508,7 +512,7 @@ def _worst_case(
 
 
 def _billed(
-    candidate: _Candidate, settled: _Settled, tenant_id: uuid.UUID
+    candidate: _Candidate, settled: _Settled, tenant_id: uuid.UUID | None = None
 ) -> tuple[int, bool]:
     """(pico-dollars, estimated) an attempt counts against its budgets: the provider's own
     cost, else its tokens (estimates too: budgets err high) at the price in force, else
