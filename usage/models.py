@@ -92,7 +92,7 @@ class ModelUsageStat(models.Model):
     # The provider sent no token figures (a stream cancelled or cut, or without its usage
     # chunk): the counts are estimates from the text, never a silent 0.
     tokens_estimated = models.BooleanField(default=False, db_default=False)
-    # Added by migration 0009. Of prompt_tokens, those read from the provider's cache; of
+    # Added by migration 0010. Of prompt_tokens, those read from the provider's cache; of
     # completion_tokens, those spent on reasoning. Null when none were reported (0 is stored
     # as null): most rows have neither, and a null costs no bytes in a row that already has
     # a null bitmap (see docs/usage.md).

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('tenants', '0005_tenant_slug_is_never_an_id'),
-        ('usage', '0009_token_classes'),
+        ('usage', '0010_token_classes'),
     ]
 
     operations = [

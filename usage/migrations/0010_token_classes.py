@@ -68,7 +68,7 @@ def drop_columns(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("usage", "0008_budgets")]
+    dependencies = [("usage", "0009_ops_snapshot")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
