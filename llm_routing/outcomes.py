@@ -45,6 +45,9 @@ class Completion:
     # The provider sent no token figures (a stream without its usage chunk): the counts
     # are estimates from the text (about 4 characters a token), never a silent 0.
     tokens_estimated: bool = False
+    # Of prompt_tokens, read from the provider's cache; of completion_tokens, reasoning.
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 class ProviderError(Exception):
@@ -74,19 +77,79 @@ def count_or_none(value: Any) -> int | None:
     return value if type(value) is int and 0 <= value < 10**9 else None
 
 
-def _count(value: Any) -> int:
-    return count_or_none(value) or 0
-
-
 def provider_cost(value: Any) -> Decimal | None:
-    """The provider's own cost figure in USD (OpenRouter's ``usage.cost``), if usable."""
-    if value is None or isinstance(value, bool):
+    """A cost figure in USD a provider sent (OpenRouter's ``usage.cost``), if usable."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         cost = Decimal(str(value))
     except InvalidOperation:
         return None
     return cost if cost.is_finite() and 0 <= cost < 10**6 else None
+
+
+def tenant_cost(usage: dict[str, Any]) -> Decimal | None:
+    """What the attempt cost the tenant, as the provider reports it; None: not reported
+    (the price table decides, usage/pricing.py).
+
+    OpenRouter's ``usage.cost`` is what it charged the account. For a bring-your-own-key
+    request (``is_byok: true``) that is only OpenRouter's fee: the upstream provider bills
+    the tenant's own key ``cost_details.upstream_inference_cost`` beside it, so the
+    tenant's cost is the sum, and without a usable upstream figure the report is
+    incomplete and not used. Otherwise the upstream figure (OpenRouter fills it on every
+    request) is part of ``cost`` and is not added.
+    """
+    cost = provider_cost(usage.get("cost"))
+    if cost is None or usage.get("is_byok") is not True:
+        return cost
+    details = usage.get("cost_details")
+    upstream = provider_cost(details.get("upstream_inference_cost")) if isinstance(
+        details, dict
+    ) else None
+    return None if upstream is None else cost + upstream
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFigures:
+    """A provider's ``usage`` object, every figure checked: None where it sent none that
+    makes sense (a missing figure is unknown, never 0). ``cached_tokens`` and
+    ``reasoning_tokens`` come from ``prompt_tokens_details`` and
+    ``completion_tokens_details``: parts of prompt_tokens and completion_tokens (never
+    more than them), 0 when not reported."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: Decimal | None = None
+
+
+def _detail(usage: dict[str, Any], group: str, name: str, whole: int | None) -> int:
+    details = usage.get(group)
+    value = count_or_none(details.get(name)) if isinstance(details, dict) else None
+    if value is None:
+        return 0
+    return value if whole is None else min(value, whole)
+
+
+def read_usage(usage: Any) -> UsageFigures | None:
+    """The figures of a ``usage`` object (a completion's, a stream's last chunk, Groq's
+    ``x_groq.usage``); None when it is no object. Never raises, whatever its shape."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = count_or_none(usage.get("prompt_tokens"))
+    completion = count_or_none(usage.get("completion_tokens"))
+    return UsageFigures(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=count_or_none(usage.get("total_tokens")),
+        cached_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens", prompt),
+        reasoning_tokens=_detail(
+            usage, "completion_tokens_details", "reasoning_tokens", completion
+        ),
+        cost=tenant_cost(usage),
+    )
 
 
 @sensitive_variables("secret")
@@ -189,8 +252,8 @@ def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(message, dict) or not isinstance(content, str | None):
         raise _bad_200(status, "malformed_body", "without choices[0].message")
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    usage = read_usage(data.get("usage")) or UsageFigures()
+    prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
     model = data.get("model")
     finish = first.get("finish_reason")
     return Completion(
@@ -198,10 +261,12 @@ def classify_reply(reply: HttpReply, *, requested_model: str, secret: str | None
         model=model if isinstance(model, str) and 0 < len(model) <= 200 else requested_model,
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
-        provider_cost=provider_cost(usage.get("cost")),
+        total_tokens=usage.total_tokens or prompt + completion,
+        provider_cost=usage.cost,
         finish_reason=finish if isinstance(finish, str) and len(finish) <= 40 else None,
         tool_calls=_tool_calls(message.get("tool_calls")),
+        cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
     )
 
 
@@ -250,9 +315,7 @@ class StreamEnded:
     tool_calls: tuple[dict[str, Any], ...]
     finish_reason: str | None
     model: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost: Decimal | None
+    usage: UsageFigures | None  # the usage chunk's figures; None: the stream sent none
     prompt_chars: int  # the request's text, for an estimate when no figures came
 
 
@@ -284,12 +347,13 @@ def classify_stream_end(
 ) -> Completion:
     """The completion a stream delivered, or ProviderError (not retryable: content has
     reached the caller) carrying it as ``partial``."""
-    estimated = ended.completion_tokens is None or ended.prompt_tokens is None
-    completion_tokens = ended.completion_tokens
+    usage = ended.usage or UsageFigures()
+    estimated = usage.completion_tokens is None or usage.prompt_tokens is None
+    completion_tokens = usage.completion_tokens
     if completion_tokens is None:
         produced = len(ended.text) + sum(len(json.dumps(t)) for t in ended.tool_calls)
         completion_tokens = estimate_tokens(produced)
-    prompt_tokens = ended.prompt_tokens
+    prompt_tokens = usage.prompt_tokens
     if prompt_tokens is None:
         prompt_tokens = estimate_tokens(ended.prompt_chars)
     model = ended.model if ended.model and len(ended.model) <= 200 else requested_model
@@ -299,10 +363,12 @@ def classify_stream_end(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         total_tokens=prompt_tokens + completion_tokens,
-        provider_cost=ended.cost,
+        provider_cost=usage.cost,
         finish_reason=ended.finish_reason,
         tool_calls=ended.tool_calls,
         tokens_estimated=estimated,
+        cached_tokens=min(usage.cached_tokens, prompt_tokens),
+        reasoning_tokens=min(usage.reasoning_tokens, completion_tokens),
     )
     if ended.how == "complete":
         return completion

@@ -45,7 +45,7 @@ from tenants.crypto import TokenDecryptionError
 from tenants.models import Tenant
 from usage import budgets
 from usage.money import format_usd
-from usage.pricing import cost_pico, provider_cost_to_pico
+from usage.pricing import cost_pico, provider_cost_to_pico, worst_case_pico
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ class TokenUsage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    reasoning_tokens: int = 0  # of completion_tokens, spent on reasoning
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,9 @@ def _cooldown_for(
     return None
 
 
-def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decimal | None, str]:
+def _cost(
+    candidate: _Candidate, completion: outcomes.Completion, tenant_id: uuid.UUID
+) -> tuple[Decimal | None, str]:
     if completion.provider_cost is not None:
         return completion.provider_cost, "provider"
     if completion.tokens_estimated:
@@ -267,6 +271,9 @@ def _cost(candidate: _Candidate, completion: outcomes.Completion) -> tuple[Decim
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
             at=clock.now(),
+            tenant_id=tenant_id,
+            cached_tokens=completion.cached_tokens,
+            reasoning_tokens=completion.reasoning_tokens,
         )
     except StateUnavailable:
         # The price table is not loaded and the database is away: the caller still gets
@@ -402,6 +409,8 @@ def _settle_attempt(
             provider_cost=completion.provider_cost,
             ttft_ms=ttft_ms,
             tokens_estimated=completion.tokens_estimated,
+            cached_tokens=completion.cached_tokens,
+            reasoning_tokens=completion.reasoning_tokens,
         )
         state.record(
             tenant_id=view.tenant.pk,
@@ -410,7 +419,7 @@ def _settle_attempt(
             report=report,
             reservation=reservation,
         )
-        cost, cost_source = _cost(candidate, completion)
+        cost, cost_source = _cost(candidate, completion, view.tenant.pk)
         attempt = Attempt(name, candidate.model, outcomes.SUCCESS, "ok", 200, latency_ms)
         return _Settled(attempt, completion=completion, cost=cost, cost_source=cost_source)
     assert error is not None
@@ -429,6 +438,8 @@ def _settle_attempt(
         provider_cost=partial.provider_cost if partial else None,
         ttft_ms=ttft_ms,
         tokens_estimated=partial.tokens_estimated if partial else False,
+        cached_tokens=partial.cached_tokens if partial else 0,
+        reasoning_tokens=partial.reasoning_tokens if partial else 0,
     )
     now = clock.now()
     cooldown = _cooldown_for(error, report, now)
@@ -480,20 +491,29 @@ def _unpriced_estimate() -> int:
     return int(Decimal(str(settings.USAGE_BUDGET_UNPRICED_ESTIMATE_USD)) * 10**12)
 
 
-def _worst_case(candidate: _Candidate, prompt_bound: int, params: dict[str, Any]) -> int:
-    """What the call may cost at most, in pico-dollars (a model without a price: the
-    configured estimate)."""
-    pico, _ = cost_pico(
+def _worst_case(
+    candidate: _Candidate,
+    prompt_bound: int,
+    params: dict[str, Any],
+    tenant_id: uuid.UUID | None = None,
+) -> int:
+    """What the call may cost at most, in pico-dollars, at ``tenant_id``'s price (its own
+    where one is in force, else the list price; a model without a price: the configured
+    estimate)."""
+    pico = worst_case_pico(
         provider=candidate.provider.name,
         model=candidate.model,
         prompt_tokens=prompt_bound,
         completion_tokens=_completion_bound(candidate, params),
         at=clock.now(),
+        tenant_id=tenant_id,
     )
     return _unpriced_estimate() if pico is None else pico
 
 
-def _billed(candidate: _Candidate, settled: _Settled) -> tuple[int, bool]:
+def _billed(
+    candidate: _Candidate, settled: _Settled, tenant_id: uuid.UUID | None = None
+) -> tuple[int, bool]:
     """(pico-dollars, estimated) an attempt counts against its budgets: the provider's own
     cost, else its tokens (estimates too: budgets err high) at the price in force, else
     the configured estimate for a model without a price; 0 for a call that billed nothing."""
@@ -511,6 +531,9 @@ def _billed(candidate: _Candidate, settled: _Settled) -> tuple[int, bool]:
         prompt_tokens=figures.prompt_tokens,
         completion_tokens=figures.completion_tokens,
         at=clock.now(),
+        tenant_id=tenant_id,
+        cached_tokens=figures.cached_tokens,
+        reasoning_tokens=figures.reasoning_tokens,
     )
     if pico is None:
         return _unpriced_estimate(), True
@@ -654,7 +677,8 @@ def _route(
         if view.budgets:
             if prompt_bound is None:
                 prompt_bound = _prompt_bound(messages, params)
-            held = _reserve_budget(view, candidate, _worst_case(candidate, prompt_bound, params))
+            worst = _worst_case(candidate, prompt_bound, params, view.tenant.pk)
+            held = _reserve_budget(view, candidate, worst)
             if isinstance(held, budgets.Refusal):
                 metrics.routed(view.tenant, None, "budget_exceeded",
                                time.perf_counter() - started - away, attempts, skipped)
@@ -702,7 +726,7 @@ def _route(
             if ticket is not None:
                 budgets.release(ticket)
             raise
-        _settle_budget(ticket, _billed(candidate, settled))
+        _settle_budget(ticket, _billed(candidate, settled, view.tenant.pk))
         attempts.append(settled.attempt)
         metrics.attempt(name, settled, replied - sent, ttft_ms)
         completion = settled.completion
@@ -714,7 +738,11 @@ def _route(
                 provider=name,
                 model=completion.model,
                 usage=TokenUsage(
-                    completion.prompt_tokens, completion.completion_tokens, completion.total_tokens
+                    completion.prompt_tokens,
+                    completion.completion_tokens,
+                    completion.total_tokens,
+                    completion.cached_tokens,
+                    completion.reasoning_tokens,
                 ),
                 cost=settled.cost,
                 cost_source=settled.cost_source,

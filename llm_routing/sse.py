@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from llm_routing.outcomes import count_or_none, provider_cost
+from llm_routing.outcomes import UsageFigures, read_usage
 
 # One event's data may not grow past this (a provider that never ends a line).
 MAX_EVENT_BYTES = 1024 * 1024
@@ -47,20 +46,13 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
-class StreamUsage:
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class StreamEvent:
     """One parsed event. ``kind``: chunk, done, error, malformed or empty (a keep-alive
     or a role-only delta: nothing for the caller)."""
 
     kind: str
     chunk: Chunk | None = None
-    usage: StreamUsage | None = None
+    usage: UsageFigures | None = None
     model: str | None = None
     error: str = ""
 
@@ -119,18 +111,12 @@ class SSEDecoder:
         return events
 
 
-def _usage(data: dict[str, Any]) -> StreamUsage | None:
+def _usage(data: dict[str, Any]) -> UsageFigures | None:
     found = data.get("usage")
     if not isinstance(found, dict):
         x_groq = data.get("x_groq")
         found = x_groq.get("usage") if isinstance(x_groq, dict) else None
-    if not isinstance(found, dict):
-        return None
-    return StreamUsage(
-        count_or_none(found.get("prompt_tokens")),
-        count_or_none(found.get("completion_tokens")),
-        provider_cost(found.get("cost")),
-    )
+    return read_usage(found)
 
 
 def _tool_calls(raw: Any) -> tuple[ToolCallDelta, ...] | None:
@@ -211,7 +197,7 @@ class StreamReader:
         self._text: list[str] = []
         self._tools: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
-        self.usage: StreamUsage | None = None
+        self.usage: UsageFigures | None = None
         self.model: str | None = None
         self.done = False
         self.failure: tuple[str, str] | None = None

@@ -69,7 +69,6 @@ class _Attempt:
 
     def ended(self, how: str, message: str, prompt_chars: int) -> StreamEnded:
         r = self.reader
-        usage = r.usage
         return StreamEnded(
             headers=self.reply.headers,
             how=how,
@@ -78,9 +77,7 @@ class _Attempt:
             tool_calls=r.tool_calls(),
             finish_reason=r.finish_reason,
             model=r.model,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            cost=usage.cost if usage else None,
+            usage=r.usage,
             prompt_chars=prompt_chars,
         )
 

@@ -63,6 +63,8 @@ def track(
     created_at: datetime | None = None,
     ttft_ms: int | None = None,
     tokens_estimated: bool = False,
+    cached_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
 ) -> None:
     """Record one attempt. Returns at once; never raises; the record is written once.
 
@@ -74,6 +76,10 @@ def track(
     (or left out) means now, as ``at`` does for ``cost_for``. ttft_ms: for a stream that
     delivered content, ms from the request to its first content (else None).
     tokens_estimated: the provider sent no token figures and the counts are estimates.
+    cached_tokens: how many of prompt_tokens the provider read from its prompt cache
+    (``prompt_tokens_details.cached_tokens``); reasoning_tokens: how many of
+    completion_tokens were reasoning (``completion_tokens_details.reasoning_tokens``). Each
+    is priced at its own rate where the price table has one (usage/pricing.py).
 
     The keywords are the fields of ``usage.records.Record`` (the one definition of a
     record; its id is given later) and the tuple below follows that order.
@@ -84,7 +90,7 @@ def track(
     raw = (
         time.time() if created_at is None else created_at, tenant_id, request_id, provider,
         model, status, attempt, prompt_tokens, completion_tokens, latency_ms, error_type,
-        provider_cost, ttft_ms, tokens_estimated,
+        provider_cost, ttft_ms, tokens_estimated, cached_tokens, reasoning_tokens,
     )
     try:
         tracker = _tracker or get_tracker()
@@ -131,12 +137,17 @@ def cost_for(
     at: datetime | None = None,
     provider_cost: Decimal | None = None,
     tokens_estimated: bool = False,
+    tenant_id: uuid.UUID | str | None = None,
+    cached_tokens: int | None = 0,
+    reasoning_tokens: int | None = 0,
 ) -> tuple[Decimal | None, str]:
     """(cost in USD as Decimal or None, source "provider" | "price_table" | "unknown").
 
     ``at``: when the request was made; None (or left out) means now, as ``created_at``
     does for ``track``. Estimated token counts cost None unless the provider reported a
-    cost.
+    cost. ``tenant_id``: whose request it is (that tenant's own price, if one is in force
+    at ``at``, replaces the list price). ``cached_tokens`` and ``reasoning_tokens`` (parts
+    of prompt_tokens and completion_tokens) are priced at their own rates (usage/pricing.py).
     """
     from usage.pricing import cost_for as _cost_for
 
@@ -148,4 +159,7 @@ def cost_for(
         at=at,
         provider_cost=provider_cost,
         tokens_estimated=tokens_estimated,
+        tenant_id=tenant_id,
+        cached_tokens=cached_tokens,
+        reasoning_tokens=reasoning_tokens,
     )

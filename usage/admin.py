@@ -4,21 +4,29 @@ The row list never counts the table: the paginator counts at most CAP rows (and 
 PostgreSQL reads the planner's row estimate for the unfiltered list), the full count is
 off, filters offer known values from small tables instead of scanning the big one, and
 ordering is by the time-ordered id (the primary key index). Staff see the rows of the
-tenants they are members of, whatever their role (tenants.permissions); prices are the
-platform's catalogue, not a tenant's, and keep Django's model permissions.
+tenants they are members of, whatever their role (tenants.permissions); list prices are
+the platform's catalogue, not a tenant's, and keep Django's model permissions. A tenant's
+own prices (``TenantPrice``) are the tenant's: its members see them, and those who may
+change its provider settings (``Action.CHANGE_CONFIG``) set them.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
-from tenants.admin.scoping import MissingBeforeForbiddenMixin, RolePermissionsMixin
+from llm_routing.providers import is_known
+from tenants.admin.scoping import (
+    MissingBeforeForbiddenMixin,
+    RolePermissionsMixin,
+    TenantScopedAdmin,
+)
 from tenants.permissions import Action
 from tenants.selectors import tenants_for_user
-from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel
+from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel, TenantPrice
 from usage.money import format_usd
 from usage.statuses import Status
 
@@ -106,7 +114,8 @@ class ModelUsageStatAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, adm
 
     list_display = (
         "created_at", "tenant", "model", "status_label", "attempt", "prompt_tokens",
-        "completion_tokens", "latency_ms", "ttft_ms", "cost_display", "error_type",
+        "completion_tokens", "cached_tokens", "reasoning_tokens", "latency_ms", "ttft_ms",
+        "cost_display", "error_type",
     )
     list_filter = (
         TenantFilter,
@@ -123,7 +132,8 @@ class ModelUsageStatAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, adm
     date_hierarchy = None
     readonly_fields = (
         "id", "created_at", "tenant", "model", "status", "attempt", "request_id",
-        "prompt_tokens", "completion_tokens", "tokens_estimated", "latency_ms", "ttft_ms",
+        "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
+        "tokens_estimated", "latency_ms", "ttft_ms",
         "cost_pusd", "cost_source", "error_type", "seq",
     )
 
@@ -157,11 +167,59 @@ class ModelUsageStatAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, adm
         return False
 
 
+PRICE_COLUMNS = (
+    "input_per_million", "output_per_million", "cached_input_per_million",
+    "reasoning_per_million",
+)
+
+
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    list_display = (
-        "provider", "model", "input_per_million", "output_per_million", "effective_from", "source",
-    )
+    list_display = ("provider", "model", *PRICE_COLUMNS, "effective_from", "source")
     list_filter = ("provider",)
     search_fields = ("model",)
     ordering = ("provider", "model", "-effective_from")
+
+
+class TenantPriceForm(forms.ModelForm):
+    """Prices are checked by the model's validators (not negative, at most
+    ``MAX_PRICE_PER_MILLION``); the provider must be one routing knows."""
+
+    class Meta:
+        model = TenantPrice
+        fields = ("tenant", "provider", "model", *PRICE_COLUMNS, "effective_from", "note")
+
+    def clean_provider(self) -> str:
+        provider = self.cleaned_data["provider"].strip()
+        if not is_known(provider):
+            raise forms.ValidationError("Not a provider routing knows.")
+        return provider
+
+    def clean_model(self) -> str:
+        model = self.cleaned_data["model"].strip()
+        if not model:
+            raise forms.ValidationError("Give the model's name as the provider spells it.")
+        return model
+
+
+@admin.register(TenantPrice)
+class TenantPriceAdmin(TenantScopedAdmin):
+    """A tenant's own prices; from ``effective_from`` on they replace the list price for
+    its rows (``manage.py reprice_usage`` re-prices rows written before a change)."""
+
+    view_action = Action.VIEW_USAGE
+    change_action = Action.CHANGE_CONFIG
+    add_action = Action.CHANGE_CONFIG
+    form = TenantPriceForm
+    list_display = ("tenant", "provider", "model", *PRICE_COLUMNS, "effective_from", "note")
+    list_filter = ("provider",)
+    list_select_related = ("tenant",)
+    search_fields = ("model",)
+    ordering = ("tenant__name", "provider", "model", "-effective_from")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == self.tenant_field:
+            # Only tenants whose provider settings this user may change.
+            kwargs["queryset"] = tenants_for_user(request.user, Action.CHANGE_CONFIG)
+            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

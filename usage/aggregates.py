@@ -2,11 +2,11 @@
 
 ``METRICS`` names each summary figure with the SQL that computes it from raw rows (counts
 per status, tokens, latency sum and histogram, known cost, unknown-cost and
-estimated-token counts, and for streamed attempts their count, TTFT sum and TTFT
-histogram), written once for PostgreSQL and SQLite alike. ``aggregate_select`` is its
-SELECT list: the refresh inserts it into the summaries; the selectors run it over the
-unsummarised tail. ``Agg`` adds such rows up in Python for any period and reads
-percentiles off the histograms.
+estimated-token counts, cached-input and reasoning tokens, and for streamed attempts their
+count, TTFT sum and TTFT histogram), written once for PostgreSQL and SQLite alike.
+``aggregate_select`` is its SELECT list: the refresh inserts it into the summaries; the
+selectors run it over the unsummarised tail. ``Agg`` adds such rows up in Python for any
+period and reads percentiles off the histograms.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("tokens_estimated", "count(*) FILTER (WHERE tokens_estimated)"),
     ("streamed", "count(*) FILTER (WHERE ttft_ms IS NOT NULL)"),
     ("ttft_ms_sum", _sum("ttft_ms")),
+    ("cached_tokens", _sum("cached_tokens")),
+    ("reasoning_tokens", _sum("reasoning_tokens")),
     *_histogram("latency_ms", HISTOGRAM_FIELDS),
     *_histogram("ttft_ms", TTFT_HISTOGRAM_FIELDS),
 )
@@ -138,6 +140,8 @@ class Agg:
         d["completion_tokens"] = self.completion_tokens
         d["total_tokens"] = self.prompt_tokens + self.completion_tokens
         d["tokens_estimated"] = self.tokens_estimated
+        d["cached_tokens"] = self.cached_tokens
+        d["reasoning_tokens"] = self.reasoning_tokens
         d["cost_usd"] = pico_to_usd(self.cost_pusd)
         d["cost_unknown"] = self.cost_unknown
         d["latency_avg_ms"] = round(self.latency_ms_sum / self.requests) if self.requests else None

@@ -6,7 +6,8 @@ of strings: the provider and model name live once in ``ProviderModel`` and a row
 pico-dollars (1e-12 USD), which sums exactly on PostgreSQL and SQLite alike (SQLite has no
 exact decimal type). Columns are ordered widest-alignment first so PostgreSQL adds little
 padding; PostgreSQL appends the columns added later (the foreign keys, then ``ttft_ms``
-and ``tokens_estimated``), see docs/usage.md for the bytes. The foreign keys have no
+and ``tokens_estimated``, then ``cached_tokens`` and ``reasoning_tokens``), see
+docs/usage.md for the bytes. The foreign keys have no
 database constraint: a ledger outlives what it records, and a per-row RI trigger would
 halve COPY throughput.
 
@@ -91,6 +92,12 @@ class ModelUsageStat(models.Model):
     # The provider sent no token figures (a stream cancelled or cut, or without its usage
     # chunk): the counts are estimates from the text, never a silent 0.
     tokens_estimated = models.BooleanField(default=False, db_default=False)
+    # Added by migration 0010. Of prompt_tokens, those read from the provider's cache; of
+    # completion_tokens, those spent on reasoning. Null when none were reported (0 is stored
+    # as null): most rows have neither, and a null costs no bytes in a row that already has
+    # a null bitmap (see docs/usage.md).
+    cached_tokens = models.IntegerField(null=True, blank=True)
+    reasoning_tokens = models.IntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "model_usage_stats"
@@ -108,18 +115,57 @@ class ModelUsageStat(models.Model):
         return pico_to_usd(self.cost_pusd)
 
 
-class Price(models.Model):
-    """A list price in force from ``effective_from`` until the next row for the same model."""
+MAX_PRICE_PER_MILLION = Decimal("100000")
+"""The highest price per million tokens a form takes (no model is near it: the dearest list
+prices are in the hundreds); beyond it a price is a typo, and a cost could pass the
+ledger's bigint (usage/pricing.py treats that as unknown)."""
+
+_PRICE_FIELD = {
+    "max_digits": 12,
+    "decimal_places": 6,
+    "validators": [MinValueValidator(0), MaxValueValidator(MAX_PRICE_PER_MILLION)],
+}
+_NOT_NEGATIVE = (
+    models.Q(input_per_million__gte=0, output_per_million__gte=0)
+    & (models.Q(cached_input_per_million__isnull=True) | models.Q(cached_input_per_million__gte=0))
+    & (models.Q(reasoning_per_million__isnull=True) | models.Q(reasoning_per_million__gte=0))
+)
+
+
+class PriceColumns(models.Model):
+    """USD per million tokens of each class, and when they start to apply.
+
+    Cached input and reasoning output are optional: left empty, cached input tokens cost
+    the input price and reasoning tokens the output price (usage/pricing.py).
+    """
 
     provider = models.CharField(max_length=32)
     model = models.CharField(max_length=200)
-    input_per_million = models.DecimalField(
-        "USD per million input tokens", max_digits=12, decimal_places=6
+    input_per_million = models.DecimalField("USD per million input tokens", **_PRICE_FIELD)
+    output_per_million = models.DecimalField("USD per million output tokens", **_PRICE_FIELD)
+    cached_input_per_million = models.DecimalField(
+        "USD per million cached input tokens",
+        null=True,
+        blank=True,
+        help_text="Empty: cached input tokens cost the input price.",
+        **_PRICE_FIELD,
     )
-    output_per_million = models.DecimalField(
-        "USD per million output tokens", max_digits=12, decimal_places=6
+    reasoning_per_million = models.DecimalField(
+        "USD per million reasoning tokens",
+        null=True,
+        blank=True,
+        help_text="Empty: reasoning tokens cost the output price.",
+        **_PRICE_FIELD,
     )
     effective_from = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class Price(PriceColumns):
+    """A list price in force from ``effective_from`` until the next row for the same model."""
+
     source = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
@@ -129,14 +175,37 @@ class Price(models.Model):
             models.UniqueConstraint(
                 fields=["provider", "model", "effective_from"], name="unique_price_start"
             ),
-            models.CheckConstraint(
-                condition=models.Q(input_per_million__gte=0, output_per_million__gte=0),
-                name="price_not_negative",
-            ),
+            models.CheckConstraint(condition=_NOT_NEGATIVE, name="price_not_negative"),
         ]
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model} from {self.effective_from:%Y-%m-%d}"
+
+
+class TenantPrice(PriceColumns):
+    """A tenant's own price for a model (a negotiated discount, a self-hosted model's
+    internal price): from ``effective_from`` on it replaces the list price for that tenant's
+    rows, until the tenant's next price for the same model. Before its first one, the list
+    price applies."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    note = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        db_table = "usage_tenant_prices"
+        verbose_name = "tenant price"
+        ordering = ["tenant", "provider", "model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "model", "effective_from"],
+                name="unique_tenant_price_start",
+            ),
+            models.CheckConstraint(condition=_NOT_NEGATIVE, name="tenant_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        start = f"{self.effective_from:%Y-%m-%d}"
+        return f"{self.provider}/{self.model} for tenant {self.tenant_id} from {start}"
 
 
 LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 20000,
@@ -151,7 +220,8 @@ TTFT_HISTOGRAM_FIELDS = tuple(f"ttft_b{i:02d}" for i in range(len(LATENCY_BUCKET
 class SummaryFigures(models.Model):
     """What both summaries hold per tenant and model: additive counts (one per status,
     ``usage.statuses.COUNT_FIELD``), tokens, known cost in pico-dollars, rows without a
-    price, rows whose token counts are estimates, a latency histogram (``lat_b00``..
+    price, rows whose token counts are estimates, the cached-input and reasoning tokens among
+the tokens, a latency histogram (``lat_b00``..
     ``lat_b15``), and for streamed attempts (those with a time to first token) their count,
     TTFT sum and TTFT histogram (``ttft_b00``..``ttft_b15``). usage/aggregates.py computes
     them all.
@@ -191,6 +261,8 @@ class SummaryFigures(models.Model):
     tokens_estimated = models.IntegerField(default=0)
     streamed = models.IntegerField(default=0)
     ttft_ms_sum = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
     lat_b00 = models.IntegerField(default=0)
     lat_b01 = models.IntegerField(default=0)
     lat_b02 = models.IntegerField(default=0)

@@ -49,6 +49,10 @@ class Record(NamedTuple):
     provider_cost: str | None  # the provider's own USD figure, as text (exact)
     ttft_ms: int | None = None  # streams: time to the first content
     tokens_estimated: bool = False  # no figures from the provider: the counts are estimates
+    # Of prompt_tokens, read from the provider's prompt cache; of completion_tokens, spent on
+    # reasoning. None: none reported (a 0 is stored as None too: a null costs a row no bytes).
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 RAW_FIELDS = Record._fields[1:]
@@ -123,7 +127,8 @@ def normalise(raw: tuple) -> Record:
     Runs in the writer thread for every record, hence the plain positional code.
     """
     (created_at, tenant_id, request_id, provider, model, status, attempt, prompt_tokens,
-     completion_tokens, latency_ms, error_type, provider_cost, ttft_ms, tokens_estimated) = raw
+     completion_tokens, latency_ms, error_type, provider_cost, ttft_ms, tokens_estimated,
+     cached_tokens, reasoning_tokens) = raw
     created_at, ms = _when(created_at)
     error_type = _text(error_type, 40)
     code = CODES.get(status)
@@ -152,6 +157,8 @@ def normalise(raw: tuple) -> Record:
         cost,
         _optional_count(ttft_ms),
         bool(tokens_estimated),
+        _optional_count(cached_tokens) or None,
+        _optional_count(reasoning_tokens) or None,
     ))
 
 
@@ -205,7 +212,8 @@ _CODECS = tuple(_codec(h) for h in typing.get_type_hints(Record).values())
 _DUMPERS = tuple(dump for dump, _ in _CODECS)
 _LOADERS = tuple(load for _, load in _CODECS)
 _REQUIRED = len(Record._fields) - len(Record._field_defaults)
-"""A spill line has at least the fields without a default (the 13 of the first format)."""
+"""A spill line has at least the fields without a default (the 13 of the first format);
+later formats added ``ttft_ms`` and ``tokens_estimated`` (15), then the token classes (17)."""
 
 
 def to_json(record: Record) -> str:

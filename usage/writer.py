@@ -79,11 +79,17 @@ def forget_model_ids() -> None:
     _model_ids.clear()
 
 
-def _row(r: Record, ids: dict, prices: dict) -> tuple:
+def _row(r: Record, ids: dict, prices: pricing.PriceTable) -> tuple:
     """One row in COLUMNS order. The common case (no provider cost, reported token counts,
-    a table price) is inlined: this runs for every record."""
+    a list price, no cached or reasoning tokens) is inlined: this runs for every record."""
     key = (r.provider, r.model)
-    if r.provider_cost is None and not r.tokens_estimated:
+    if (
+        r.provider_cost is None
+        and not r.tokens_estimated
+        and r.cached_tokens is None
+        and r.reasoning_tokens is None
+        and r.tenant_id not in prices.tenants
+    ):
         price = pricing.price_at(prices, key, r.created_at)
         cost = price and r.prompt_tokens * price[0] + r.completion_tokens * price[1]
         if cost is None or cost > pricing.MAX_PICO:
@@ -100,6 +106,9 @@ def _row(r: Record, ids: dict, prices: dict) -> tuple:
             provider_cost=r.provider_cost,
             tokens_estimated=r.tokens_estimated,
             table=prices,
+            tenant_id=r.tenant_id,
+            cached_tokens=r.cached_tokens,
+            reasoning_tokens=r.reasoning_tokens,
         )
     return _stored(r) + (ids[key], cost, int(source))
 
@@ -128,7 +137,7 @@ PAUSE_EVERY = 32
 PAUSE_SECONDS = 0.00005
 
 
-def _rows(items: list, ids: dict, prices: dict, on_bad, on_start=None):
+def _rows(items: list, ids: dict, prices: pricing.PriceTable, on_bad, on_start=None):
     """Rows for ``items``; raw tracker tuples become Records in place, so a record's id is
     fixed the first time it is sent and kept for every retry. Unstorable items become None
     (``on_bad`` is told) and are skipped. ``on_start()`` runs before the first item is read."""
@@ -150,7 +159,7 @@ def _rows(items: list, ids: dict, prices: dict, on_bad, on_start=None):
         yield _row(item, ids, prices)
 
 
-def _lookups(records: list[Record], using: str) -> tuple[dict, dict]:
+def _lookups(records: list[Record], using: str) -> tuple[dict, pricing.PriceTable]:
     return model_ids({(r.provider, r.model) for r in records}, using), pricing.price_book.table(
         using
     )

@@ -195,10 +195,19 @@ def completion_object(result, created: int | None = None) -> dict[str, Any]:
     }
 
 
-def usage_object(result) -> dict[str, int]:
-    return {"prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-            "total_tokens": result.usage.total_tokens}
+def usage_object(result) -> dict[str, Any]:
+    """OpenAI's ``usage``; the token-class details in OpenAI's shape when the provider
+    reported any (the SDKs read them as ``prompt_tokens_details`` and
+    ``completion_tokens_details``)."""
+    usage = result.usage
+    found: dict[str, Any] = {"prompt_tokens": usage.prompt_tokens,
+                             "completion_tokens": usage.completion_tokens,
+                             "total_tokens": usage.total_tokens}
+    if usage.cached_tokens:
+        found["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+    if usage.reasoning_tokens:
+        found["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return found
 
 
 def sse(data: dict[str, Any] | str) -> bytes:

@@ -58,6 +58,15 @@ class Behaviour:
     stream_stall_seconds: float = 30.0
     stream_malformed_after: int | None = None  # an event that is not JSON
     stream_usage: bool = True  # False: no usage figures in a stream, even when asked
+    # Token classes in ``usage`` (None: the details are not sent). Cached tokens are part of
+    # prompt_tokens; reasoning tokens are added to completion_tokens, which includes them as
+    # OpenAI's and OpenRouter's do.
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    # OpenRouter: a bring-your-own-key answer, whose ``cost`` is only OpenRouter's 5% fee
+    # and ``cost_details.upstream_inference_cost`` what the upstream provider bills the key.
+    byok: bool = False
+    usage_extra: dict | None = None  # merged into ``usage`` as is (hostile shapes in tests)
 
 
 @dataclass
@@ -269,17 +278,7 @@ class StubProvider:
             str(m.get("content", "")) for m in messages or [] if isinstance(m, dict)
         )
         model = payload.get("model", "unknown") if isinstance(payload, dict) else "unknown"
-        p_tokens, c_tokens = _tokens(prompt), _tokens(b.content)
-        usage: dict[str, Any] = {
-            "prompt_tokens": p_tokens,
-            "completion_tokens": c_tokens,
-            "total_tokens": p_tokens + c_tokens,
-        }
-        if provider == "openrouter":
-            from llm_routing.stub import catalogue  # late: keeps the pytest plugin import light
-
-            price_in, price_out = catalogue.price_per_token(provider, model)
-            usage["cost"] = round(p_tokens * price_in + c_tokens * price_out, 10)
+        usage = _usage(provider, model, _tokens(prompt), _tokens(b.content), b)
         tools = payload.get("tools") if isinstance(payload, dict) else None
         tool_name = _first_tool_name(tools)
         if payload.get("stream"):
@@ -335,6 +334,30 @@ class StubProvider:
                 "is_free_tier": False,
             }
         }
+
+
+def _usage(provider: str, model: str, p_tokens: int, c_tokens: int, b: Behaviour) -> dict:
+    """The ``usage`` object of an answer, as the provider would send it."""
+    c_tokens += b.reasoning_tokens or 0
+    usage: dict[str, Any] = {
+        "prompt_tokens": p_tokens,
+        "completion_tokens": c_tokens,
+        "total_tokens": p_tokens + c_tokens,
+    }
+    if b.cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": b.cached_tokens, "audio_tokens": 0}
+    if b.reasoning_tokens is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": b.reasoning_tokens}
+    if provider == "openrouter":
+        from llm_routing.stub import catalogue  # late: keeps the pytest plugin import light
+
+        price_in, price_out = catalogue.price_per_token(provider, model)
+        upstream = round(p_tokens * price_in + c_tokens * price_out, 10)
+        usage["cost"] = round(upstream * 0.05, 10) if b.byok else upstream
+        usage["is_byok"] = b.byok
+        usage["cost_details"] = {"upstream_inference_cost": upstream}
+    usage.update(b.usage_extra or {})
+    return usage
 
 
 def _first_tool_name(tools: Any) -> str | None:

@@ -155,3 +155,20 @@ def test_a_failure_after_the_first_token_is_an_error_the_sdk_raises(
         ):
             received.append(chunk.choices[0].delta.content or "")
     assert "".join(received) == "Hello from "
+
+
+def test_cached_and_reasoning_tokens_reach_the_sdk_in_openais_shape(
+    gateway, tenant_key, stub_provider
+):
+    stub_provider.configure("groq", cached_tokens=1, reasoning_tokens=3)
+    tenant, key = tenant_key(preferred_provider="groq")
+    sdk = client(gateway, key)
+    answer = sdk.chat.completions.create(model="auto", messages=HI)
+    assert answer.usage.prompt_tokens_details.cached_tokens == 1
+    assert answer.usage.completion_tokens_details.reasoning_tokens == 3
+    assert answer.usage.completion_tokens == 5 + 3  # reasoning is part of the completion
+    chunks = list(sdk.chat.completions.create(
+        model="auto", messages=HI, stream=True, stream_options={"include_usage": True}
+    ))
+    assert chunks[-1].usage.prompt_tokens_details.cached_tokens == 1
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == 3

@@ -1,9 +1,12 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llm_routing import outcomes
 from llm_routing.http_client import HttpReply, TransportFailure
+from llm_routing.outcomes import read_usage
 
 
 def reply(status, body, raw=False):
@@ -88,3 +91,42 @@ def test_a_provider_message_quoting_the_key_is_scrubbed():
 def test_transport_failures_are_transient(kind, outcome):
     error = outcomes.classify_failure(TransportFailure(kind, "boom"))
     assert (error.outcome, error.error_type, error.retryable) == (outcome, kind, True)
+
+
+# --- issue 12: token classes and provider costs in ``usage`` --------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=10,
+)
+_usage = st.fixed_dictionaries({}, optional={
+    "prompt_tokens": _json | st.integers(0, 10**6),
+    "completion_tokens": _json | st.integers(0, 10**6),
+    "prompt_tokens_details": _json | st.fixed_dictionaries({"cached_tokens": _json}),
+    "completion_tokens_details": _json | st.fixed_dictionaries({"reasoning_tokens": _json}),
+    "cost": _json, "is_byok": _json,
+    "cost_details": _json | st.fixed_dictionaries({"upstream_inference_cost": _json}),
+})
+
+
+@given(_usage)
+def test_any_usage_object_reads_without_raising_and_classes_stay_within_totals(usage):
+    figures = read_usage(usage)
+    assert figures is not None
+    assert type(figures.cached_tokens) is int and 0 <= figures.cached_tokens < 10**9
+    assert type(figures.reasoning_tokens) is int and 0 <= figures.reasoning_tokens < 10**9
+    if figures.prompt_tokens is not None:
+        assert figures.cached_tokens <= figures.prompt_tokens
+    if figures.completion_tokens is not None:
+        assert figures.reasoning_tokens <= figures.completion_tokens
+    assert figures.cost is None or 0 <= figures.cost
+
+
+def test_a_byok_cost_is_the_fee_plus_the_upstream_bill_and_otherwise_just_the_cost():
+    byok = {"cost": 0.001, "is_byok": True, "cost_details": {"upstream_inference_cost": 0.02}}
+    assert str(read_usage(byok).cost) == "0.021"
+    assert read_usage({**byok, "cost_details": {"upstream_inference_cost": "?"}}).cost is None
+    assert str(read_usage({**byok, "is_byok": False}).cost) == "0.001"
+    assert str(read_usage({**byok, "is_byok": "true"}).cost) == "0.001"

@@ -1,5 +1,6 @@
 """The usage dashboard: its numbers are the usage rows', per tenant and period: every
-status (cancelled included), tokens, cost, latency and time to first token."""
+status (cancelled included), tokens (cached-input and reasoning among them), cost, latency
+and time to first token."""
 
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ def _track(tenant, at, rng, **fields):
         if provider == "openrouter"
         else None,
     }
+    # Token classes drawn from the counts (no random draw: the other figures stay the same).
+    values["cached_tokens"] = values["prompt_tokens"] // 4
+    values["reasoning_tokens"] = values["completion_tokens"] // 5
     values.update(fields)
     usage.track(
         tenant_id=tenant.pk,
@@ -118,10 +122,13 @@ def test_the_dashboard_numbers_equal_the_usage_rows(client_a, tenant_a, tenant_b
         assert int(_latency_cell(page, provider, "streamed")) == streamed
         assert int(_latency_cell(page, provider, "ttft_avg_ms")) == round(ttft_avg)
     for pair in rows.values("model__provider", "model__name").annotate(
-        n=Count("id"), p=Sum("prompt_tokens"), c=Sum("completion_tokens"), cost=Sum("cost_pusd")
+        n=Count("id"), p=Sum("prompt_tokens"), c=Sum("completion_tokens"), cost=Sum("cost_pusd"),
+        cached=Sum("cached_tokens"), reasoning=Sum("reasoning_tokens"),
     ):
         provider, model = pair["model__provider"], pair["model__name"]
         assert int(_cell(page, provider, model, "requests")) == pair["n"]
+        assert int(_cell(page, provider, model, "cached_tokens")) == (pair["cached"] or 0) > 0
+        assert int(_cell(page, provider, model, "reasoning_tokens")) == (pair["reasoning"] or 0)
         assert int(_cell(page, provider, model, "prompt_tokens")) == pair["p"]
         assert int(_cell(page, provider, model, "completion_tokens")) == pair["c"]
         assert (

@@ -1,6 +1,7 @@
 """Issue 8: one permission model, checked everywhere.
 
-Every URL and action of the admin (tenants, their members, API keys, usage rows), the
+Every URL and action of the admin (tenants, their members, API keys, usage rows, tenants'
+own prices), the
 operator screens and the JSON API is tried by every kind of caller, on a tenant of their
 own and on another tenant, and must answer exactly as written here: the allowed callers
 get their 200/302 *and* the change happens; everyone else gets their refusal (a login
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -32,7 +34,7 @@ from tenants.models import Tenant, TenantAPIKey, TenantMembership
 from tenants.permissions import Role
 from tests.tenants.helpers import form_data, make_key
 from usage import writer
-from usage.models import ModelUsageStat
+from usage.models import ModelUsageStat, TenantPrice
 from usage.records import build
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +123,13 @@ class World:
         ])
         return ModelUsageStat.objects.get(request_id=request_id)
 
+    def tenant_price(self, target: str) -> TenantPrice:
+        return TenantPrice.objects.create(
+            tenant=self.tenants[target], provider="groq", model=self.unique("priced"),
+            input_per_million=Decimal("1"), output_per_million=Decimal("2"),
+            effective_from=datetime(2025, 6, 1, tzinfo=UTC),
+        )
+
     def member(self, target: str, role: str) -> TenantMembership:
         user = type(self.users["viewer"]).objects.create_user(
             self.unique("bystander"), password="x", is_staff=True
@@ -138,6 +147,7 @@ class World:
             list(TenantMembership.objects.order_by("pk").values()),
             list(TenantAPIKey.objects.order_by("pk").values("id", "tenant", "name", "revoked_at")),
             list(ModelUsageStat.objects.order_by("pk").values_list("pk", flat=True)),
+            list(TenantPrice.objects.order_by("pk").values()),
             list(RateCounter.objects.order_by("key").values_list("key", "count")),
             self.stub.stats(),
         )
@@ -420,6 +430,51 @@ def _groq_removed(world, target, request, response):
 
 # A list page a member cannot act from renders again (200) with nothing done; a member acting
 # on another tenant's rows from a list that has actions is sent back to it (302).
+def _price_form(tenant, model: str, input_per_million: str) -> dict:
+    return {
+        "tenant": str(tenant.pk), "provider": "groq", "model": model,
+        "input_per_million": input_per_million, "output_per_million": "2",
+        "cached_input_per_million": "", "reasoning_per_million": "",
+        "effective_from_0": "2025-06-01", "effective_from_1": "00:00:00", "note": "",
+    }
+
+
+def _add_tenant_price(world, target):
+    model = world.unique("added")
+    return Request([], _price_form(world.tenants[target], model, "1"), {"model": model})
+
+
+def _tenant_price_added(world, target, request, response):
+    return TenantPrice.objects.filter(
+        tenant=world.tenants[target], model=request.state["model"]
+    ).exists()
+
+
+def _on_tenant_price(body: Callable[[TenantPrice], dict] | dict | None = None):
+    def build(world, target):
+        price = world.tenant_price(target)
+        data = body(price) if callable(body) else body
+        return Request([price.pk], data, {"price": price})
+
+    return build
+
+
+def _tenant_price_cut(world, target, request, response):
+    price = TenantPrice.objects.get(pk=request.state["price"].pk)
+    return price.input_per_million == Decimal("0.5")
+
+
+def _tenant_price_gone(world, target, request, response):
+    return not TenantPrice.objects.filter(pk=request.state["price"].pk).exists()
+
+
+def _tenant_prices_in_list(world, target):
+    price = world.tenant_price(target)
+    body = {"action": "delete_selected", "index": "0", "_selected_action": [str(price.pk)],
+            "post": "yes"}
+    return Request([], body, {"price": price})
+
+
 LIST_ACTION_OF_MEMBERS = {"viewer": 200, "operator": 200, "owner": 200, "stranger": 403}
 # The tenant page of an operator saves (302) without the member rows they may not touch.
 MEMBERS_INLINE = {("operator", "own"): 302}
@@ -507,6 +562,23 @@ STEPS: list[Step] = [
          refused={"superuser": 403}),
     Step("admin:usage_modelusagestat_delete", "POST", NOBODY,
          build=_on_usage_row({"post": "yes"}), done=_row_gone, refused={"superuser": 403}),
+    # --- admin: tenants' own prices (set by those who may change the provider settings) ---
+    Step("admin:usage_tenantprice_changelist", "GET", SEE, scope="global"),
+    Step("admin:usage_tenantprice_changelist", "POST", ROOT, scope="body",
+         build=_tenant_prices_in_list, done=_tenant_price_gone,
+         refused=LIST_ACTION_OF_MEMBERS),
+    Step("admin:usage_tenantprice_add", "GET", CHANGE, scope="global"),
+    Step("admin:usage_tenantprice_add", "POST", CHANGE, scope="body", build=_add_tenant_price,
+         done=_tenant_price_added,
+         refused={("operator", "other"): 200, ("owner", "other"): 200}),
+    Step("admin:usage_tenantprice_change", "GET", SEE, build=_on_tenant_price()),
+    Step("admin:usage_tenantprice_change", "POST", CHANGE,
+         build=_on_tenant_price(lambda price: _price_form(price.tenant, price.model, "0.5")),
+         done=_tenant_price_cut),
+    Step("admin:usage_tenantprice_history", "GET", SEE, build=_on_tenant_price()),
+    Step("admin:usage_tenantprice_delete", "GET", ROOT, build=_on_tenant_price()),
+    Step("admin:usage_tenantprice_delete", "POST", ROOT,
+         build=_on_tenant_price({"post": "yes"}), done=_tenant_price_gone),
     # --- last: the writes that remove what the steps above use ----------------------------
     Step("screens:key_remove", "POST", CHANGE, build=_remove_groq, done=_groq_removed),
     Step("admin:tenants_tenant_delete", "POST", ROOT, build=_doomed_tenant, done=_tenant_gone),
@@ -618,7 +690,7 @@ def test_the_matrix_covers_every_url_and_api_method():
     # (tests/config/test_health_and_readiness_answer_without_secrets.py).
     assert {name for namespace, name in named if not namespace} == {"healthz", "readyz"}
     named = {(namespace, name) for namespace, name in named if namespace}
-    tenant_admin = ("tenants_", "usage_modelusagestat_")
+    tenant_admin = ("tenants_", "usage_modelusagestat_", "usage_tenantprice_")
     required = {
         f"{namespace}:{name}"
         for namespace, name in named

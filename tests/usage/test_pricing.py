@@ -7,7 +7,7 @@ import pytest
 
 import usage
 from tests.usage.conftest import rows_of, track_args
-from usage.models import CostSource, Price
+from usage.models import CostSource, Price, TenantPrice
 
 OLD = datetime(2025, 1, 1, tzinfo=UTC)
 NEW = datetime(2025, 7, 1, tzinfo=UTC)
@@ -112,3 +112,77 @@ def test_estimated_token_counts_cost_unknown_unless_the_provider_reported_a_cost
     rows = sorted(rows_of(tenant.pk), key=lambda r: r.cost_source)
     assert [(r.cost_pusd, r.cost_source, r.tokens_estimated) for r in rows] == [
         (None, CostSource.UNKNOWN, True), (500_000_000_000, CostSource.PROVIDER, True)]
+
+
+# --- issue 12: token classes and tenants' own prices ----------------------------------------
+
+
+@pytest.fixture
+def class_prices(db):
+    Price.objects.create(provider="groq", model="r1", input_per_million=Decimal("1"),
+                         output_per_million=Decimal("2"), effective_from=OLD)
+    Price.objects.create(provider="groq", model="r1", input_per_million=Decimal("1"),
+                         output_per_million=Decimal("2"), effective_from=NEW,
+                         cached_input_per_million=Decimal("0.1"),
+                         reasoning_per_million=Decimal("5"))
+
+
+def _cost(at, **more):
+    return usage.cost_for(provider="groq", model="r1", prompt_tokens=1_000_000,
+                          completion_tokens=1_000_000, at=at, **more)
+
+
+def test_each_token_class_is_priced_at_its_rate_from_the_prices_date(class_prices):
+    classes = {"cached_tokens": 600_000, "reasoning_tokens": 250_000}
+    # Before the class prices: cached billed as input, reasoning as output.
+    assert _cost(datetime(2025, 3, 1, tzinfo=UTC), **classes) == (Decimal("3"), "price_table")
+    # 0.4 x $1 + 0.6 x $0.1 + 0.75 x $2 + 0.25 x $5
+    assert _cost(NEW, **classes) == (Decimal("3.21"), "price_table")
+    assert _cost(NEW) == (Decimal("3"), "price_table")
+
+
+@pytest.mark.parametrize("cached, reasoning", [
+    (-5, "many"), (None, None), ("7", [1]), (10**40, 10**40),
+])
+def test_token_classes_that_make_no_sense_never_raise_or_cost_more_than_their_total(
+    class_prices, cached, reasoning
+):
+    cost, source = _cost(NEW, cached_tokens=cached, reasoning_tokens=reasoning)
+    assert source == "price_table"
+    # Never above every token at the dearest rate of its side, never below the cheapest.
+    assert Decimal("0.1") + Decimal("2") <= cost <= Decimal("1") + Decimal("5")
+
+
+def test_a_tenants_own_price_wins_from_its_date_for_that_tenant_only(class_prices,
+                                                                     make_tenant):
+    mine, other = make_tenant(), make_tenant()
+    TenantPrice.objects.create(tenant=mine, provider="groq", model="r1",
+                               input_per_million=Decimal("0.5"),
+                               output_per_million=Decimal("0.5"),
+                               effective_from=datetime(2025, 8, 1, tzinfo=UTC))
+    july, august = datetime(2025, 7, 15, tzinfo=UTC), datetime(2025, 8, 15, tzinfo=UTC)
+    assert _cost(july, tenant_id=mine.pk) == (Decimal("3"), "price_table")
+    assert _cost(august, tenant_id=mine.pk) == (Decimal("1"), "price_table")
+    assert _cost(august, tenant_id=str(mine.pk)) == (Decimal("1"), "price_table")
+    assert _cost(august, tenant_id=other.pk) == (Decimal("3"), "price_table")
+    assert _cost(august) == (Decimal("3"), "price_table")
+    # The provider's own figure still wins over the tenant's price.
+    assert _cost(august, tenant_id=mine.pk, provider_cost=Decimal("0.7")) == (
+        Decimal("0.7"), "provider")
+
+
+def test_the_worst_case_bounds_every_split_into_classes(class_prices, make_tenant):
+    from usage.pricing import cost_pico, worst_case_pico
+
+    tenant = make_tenant()
+    worst = worst_case_pico(provider="groq", model="r1", prompt_tokens=1000,
+                            completion_tokens=1000, at=NEW, tenant_id=tenant.pk)
+    assert worst == 1000 * 1_000_000 + 1000 * 5_000_000  # reasoning is the dearer output
+    for cached in (0, 500, 1000):
+        for reasoning in (0, 500, 1000):
+            cost, _ = cost_pico(provider="groq", model="r1", prompt_tokens=1000,
+                                completion_tokens=1000, at=NEW, tenant_id=tenant.pk,
+                                cached_tokens=cached, reasoning_tokens=reasoning)
+            assert cost <= worst
+    assert worst_case_pico(provider="groq", model="unpriced", prompt_tokens=1,
+                           completion_tokens=1, at=NEW) is None

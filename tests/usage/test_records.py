@@ -37,6 +37,8 @@ def _every_field(tenant_id) -> dict:
         "created_at": AT,
         "ttft_ms": 55,
         "tokens_estimated": True,
+        "cached_tokens": 4,
+        "reasoning_tokens": 9,
     }
 
 
@@ -50,11 +52,13 @@ def _assert_row_has(row: ModelUsageStat, fields: dict) -> None:
     assert row.error_type == fields["error_type"] and row.created_at == fields["created_at"]
     assert row.cost_usd == fields["provider_cost"]
     assert (row.ttft_ms, row.tokens_estimated) == (fields["ttft_ms"], fields["tokens_estimated"])
+    assert (row.cached_tokens, row.reasoning_tokens) == (
+        fields.get("cached_tokens"), fields.get("reasoning_tokens"))
 
 
 def test_track_takes_exactly_the_records_fields_but_its_id():
     assert set(RAW_FIELDS) == set(Record._fields) - {"id"}
-    assert RAW_FIELDS[-2:] == ("ttft_ms", "tokens_estimated")
+    assert RAW_FIELDS[-4:] == ("ttft_ms", "tokens_estimated", "cached_tokens", "reasoning_tokens")
 
 
 def test_the_writers_columns_are_the_ledger_tables_columns():
@@ -142,6 +146,41 @@ def test_a_spill_line_of_the_previous_format_still_replays(tmp_path, make_tenant
     assert (row.prompt_tokens, row.completion_tokens, row.latency_ms) == (120, 0, 30000)
     assert row.cost_usd == Decimal("0.001") and row.created_at == AT
     assert row.ttft_ms is None and row.tokens_estimated is False
+    assert row.cached_tokens is None and row.reasoning_tokens is None
+
+
+def test_a_spill_line_written_before_the_token_classes_still_replays(tmp_path, make_tenant):
+    # As written by streams' format: 15 fields, no cached or reasoning tokens.
+    tenant = make_tenant()
+    record_id, request_id = uuid.uuid4(), uuid.uuid4()
+    line = (
+        f'["{record_id}","2025-06-01T10:30:00+00:00","{tenant.pk}","{request_id}","groq",'
+        '"llama-3.3-70b-versatile",1,1,120,40,300,"","0.002",90,false]\n'
+    )
+    record = from_json(line)
+    assert (record.ttft_ms, record.cached_tokens, record.reasoning_tokens) == (90, None, None)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f"usage-{spill.HOST}-{dead.pid}-1.jsonl").write_text(line)
+    assert spill.replay_orphans(tmp_path, writer.write_records) == (1, 1, 1)
+    [row] = rows_of(tenant.pk)
+    assert (row.id, row.prompt_tokens, row.completion_tokens, row.ttft_ms) == (
+        record_id, 120, 40, 90)
+    assert row.cached_tokens is None and row.reasoning_tokens is None
+
+
+@pytest.mark.parametrize("cached, reasoning, stored", [
+    (0, 0, (None, None)),
+    (7, "12", (7, 12)),
+    (-5, "lots", (None, None)),
+    ({"nested": [1]}, [3], (None, None)),
+    (10**30, 2**40, (2**31 - 1, 2**31 - 1)),
+])
+def test_token_classes_that_make_no_sense_read_as_none(make_tenant, cached, reasoning, stored):
+    tenant = make_tenant()
+    record = normalise(raw_call(tenant.pk, cached_tokens=cached, reasoning_tokens=reasoning))
+    assert (record.cached_tokens, record.reasoning_tokens) == stored
+    assert from_json(to_json(record)) == record
 
 
 @pytest.mark.parametrize("line", [

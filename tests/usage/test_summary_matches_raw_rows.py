@@ -1,7 +1,7 @@
 """Acceptance 3: summaries equal a direct aggregate of the raw rows, for random data, after
 several incremental refreshes, late-arriving rows and across tenants' local day boundaries;
-every status (cancelled included), streamed attempts' time to first token (issue 9) and
-estimated token counts.
+every status (cancelled included), streamed attempts' time to first token (issue 9),
+estimated token counts, and cached-input and reasoning tokens (issue 12).
 
 The expected figures are computed here, in Python, from the generated records alone (not
 from the database), with exact Decimal prices.
@@ -56,6 +56,8 @@ record = st.tuples(
     st.integers(0, WINDOW_MINUTES - 1),      # minutes after START
     st.one_of(st.none(), st.integers(0, 90_000)),  # time to first token: streamed or not
     st.booleans(),                           # token counts estimated
+    st.integers(0, 50_000),                  # cached input tokens (0: none reported)
+    st.integers(0, 20_000),                  # reasoning tokens
 )
 batches = st.lists(
     st.tuples(st.lists(record, min_size=1, max_size=40), st.booleans()),  # (rows, refresh after)
@@ -77,7 +79,7 @@ def _expected(records, tenants):
     """(tenant, provider, model, UTC hour) -> figures, straight from the generated records."""
     groups = defaultdict(lambda: defaultdict(int))
     for (tenant_i, model_i, status, prompt, completion, latency, cost, minute, ttft,
-         estimated) in records:
+         estimated, cached, reasoning) in records:
         provider, name, price = MODELS[model_i]
         at = START + timedelta(minutes=minute)
         g = groups[(tenants[tenant_i].pk, provider, name, at.replace(minute=0))]
@@ -92,6 +94,8 @@ def _expected(records, tenants):
             g["ttft_ms_sum"] += ttft
             g[f"ttft{bisect.bisect_left(LATENCY_BUCKETS_MS, ttft)}"] += 1
         g["tokens_estimated"] += estimated
+        g["cached_tokens"] += cached
+        g["reasoning_tokens"] += reasoning
         pico = _pico(prompt, completion, price, cost, estimated)
         if pico is None:
             g["cost_unknown"] += 1
@@ -103,7 +107,8 @@ def _expected(records, tenants):
 def _figures(s) -> dict:
     g = defaultdict(int)
     for field in ("requests", "prompt_tokens", "completion_tokens", "latency_ms_sum",
-                  "cost_unknown", "cost_pusd", "streamed", "ttft_ms_sum", "tokens_estimated"):
+                  "cost_unknown", "cost_pusd", "streamed", "ttft_ms_sum", "tokens_estimated",
+                  "cached_tokens", "reasoning_tokens"):
         g[field] = getattr(s, field)
     for status in Status:
         g[status.label] = getattr(s, COUNT_FIELD[status])
@@ -171,6 +176,8 @@ def _check_time_series(expected, tenants):
                 w["requests"] - w["success"] - w["cancelled"] - w["budget_exceeded"]
             )
             assert point["tokens_estimated"] == w["tokens_estimated"]
+            assert point["cached_tokens"] == w["cached_tokens"]
+            assert point["reasoning_tokens"] == w["reasoning_tokens"]
             assert point["streamed"] == w["streamed"]
             if w["streamed"]:
                 assert point["ttft_avg_ms"] == round(w["ttft_ms_sum"] / w["streamed"])
@@ -205,9 +212,10 @@ def test_summaries_equal_an_aggregate_of_the_raw_rows(batches):
                 status=status, request_id=uuid.uuid4(), attempt=1, prompt_tokens=prompt,
                 completion_tokens=completion, latency_ms=latency, provider_cost=cost,
                 created_at=START + timedelta(minutes=minute), ttft_ms=ttft,
-                tokens_estimated=estimated,
+                tokens_estimated=estimated, cached_tokens=cached, reasoning_tokens=reasoning,
             )
-            for t, m, status, prompt, completion, latency, cost, minute, ttft, estimated in rows
+            for (t, m, status, prompt, completion, latency, cost, minute, ttft, estimated,
+                 cached, reasoning) in rows
         ]
         assert write_records(records) == len(records)
         written.extend(rows)
