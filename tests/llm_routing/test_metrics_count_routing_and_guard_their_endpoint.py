@@ -123,11 +123,8 @@ def test_decrypted_keys_are_a_cache_of_their_own(make_tenant, stub_provider):
 
 
 def test_the_scrape_reports_ledger_and_summary_sizes_in_bytes(client, settings, make_tenant):
-    from prometheus_client.parser import text_string_to_metric_families
-
-    import uuid
-
     from django.core.management import call_command
+    from prometheus_client.parser import text_string_to_metric_families
 
     import usage
 
