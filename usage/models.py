@@ -478,7 +478,8 @@ class BudgetHold(models.Model):
 
 class BudgetAlert(models.Model):
     """A threshold reached in a window: fired once (the unique constraint), then delivered
-    by email and webhook (``emailed_at``/``webhook_at`` say what went out)."""
+    by email and webhook (``emailed_at``/``webhook_at`` say what went out;
+    usage/budget_alerts.py)."""
 
     window = models.ForeignKey(BudgetWindow, on_delete=models.CASCADE, related_name="alerts")
     tenant = models.ForeignKey(
@@ -494,6 +495,9 @@ class BudgetAlert(models.Model):
     webhook_at = models.DateTimeField(null=True, blank=True)
     webhook_error = models.CharField(max_length=200, blank=True, default="")
     delivery_attempts = models.SmallIntegerField(default=0)
+    # Not before this time: a deliverer's claim, then the back-off after a failure
+    # (usage/budget_alerts.py); null: due now.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "usage_budget_alerts"
