@@ -25,6 +25,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from usage.ids import record_id
+from usage.money import usd_from_pico
 from usage.statuses import COUNT_FIELD, NOT_FAILED, Status
 
 PICO = Decimal("1e-12")
@@ -508,6 +509,14 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.threshold}% of the {self.window.period} budget"
+
+    @property
+    def spent_usd(self) -> Decimal:
+        return usd_from_pico(self.spent_pusd)
+
+    @property
+    def limit_usd(self) -> Decimal:
+        return usd_from_pico(self.limit_pusd)
 
 
 class OperationsSnapshot(models.Model):
