@@ -229,3 +229,14 @@ def test_the_command_delivers_what_was_missed_and_says_so_in_one_line(setup, rec
     call_command("send_budget_alerts")
     assert "0 delivered" in capsys.readouterr().out
     assert len(receiver.posts) == 2 and len(mail.outbox) == 2
+
+
+def test_a_webhook_url_that_is_private_at_send_time_is_refused(setup, receiver, settings):
+    tenant, _ = setup
+    settings.USAGE_BUDGET_WEBHOOK_ALLOW_PRIVATE = False  # the URL was saved while allowed
+    _route(tenant, 5)
+    report = budget_alerts.deliver_pending()
+    assert (report.failed, report.webhooks) == (1, 0)
+    alert = BudgetAlert.objects.get()
+    assert alert.webhook_error.startswith("URL refused: The host 127.0.0.1 resolves to")
+    assert receiver.posts == []
