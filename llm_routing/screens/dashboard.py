@@ -136,16 +136,17 @@ def all_tenants_usage(request: HttpRequest) -> HttpResponse:
 @require_POST
 def budget_alert_email(request: HttpRequest, tenant_id) -> HttpResponse:
     """A member turns budget alert emails on or off for themselves (owners can also set it
-    for anyone on the tenant's page). Not a member: a 404, like any tenant they cannot see."""
+    for anyone on the tenant's page). A tenant they cannot see is a 404; a superuser who is
+    no member has no membership to set (the page says so)."""
     tenant = tenant_for(request, tenant_id, Action.VIEW_USAGE)
     wanted = request.POST.get("budget_alerts") == "on"
     changed = TenantMembership.objects.filter(tenant=tenant, user_id=request.user.pk).update(
         budget_alerts=wanted
     )
     if not changed:
-        raise Http404("You are not a member of this tenant.")
-    messages.success(
-        request,
-        "You will get budget alert emails." if wanted else "You will get no budget alert emails.",
-    )
+        messages.warning(request, "Alert emails go to the tenant's members; you are not one.")
+    elif wanted:
+        messages.success(request, "You will get budget alert emails.")
+    else:
+        messages.success(request, "You will get no budget alert emails.")
     return HttpResponseRedirect(reverse("screens:usage", args=[tenant.pk]) + "#budgets")

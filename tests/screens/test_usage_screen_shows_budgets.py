@@ -114,7 +114,9 @@ def test_no_banner_without_an_alert(client_a, tenant_a):
     assert b"budget-alert-banner" not in client_a.get("/admin/").content
 
 
-def test_a_member_turns_their_own_alert_emails_on_and_off(client_a, staff_a, tenant_a, tenant_b):
+def test_a_member_turns_their_own_alert_emails_on_and_off(
+    client_a, staff_a, tenant_a, tenant_b, superuser
+):
     url = f"/admin/screens/tenants/{tenant_a.pk}/usage/budget-alert-email"
     assert client_a.post(url, {"budget_alerts": "on"}).status_code == 302
     assert TenantMembership.objects.get(user=staff_a).budget_alerts is True
@@ -123,3 +125,6 @@ def test_a_member_turns_their_own_alert_emails_on_and_off(client_a, staff_a, ten
     other = f"/admin/screens/tenants/{tenant_b.pk}/usage/budget-alert-email"
     assert client_a.post(other, {"budget_alerts": "on"}).status_code == 404
     assert client_a.get(url).status_code == 405
+    client_a.force_login(superuser)  # no member: nothing to set, and nothing set
+    assert client_a.post(url, {"budget_alerts": "on"}).status_code == 302
+    assert not TenantMembership.objects.filter(budget_alerts=True).exists()
