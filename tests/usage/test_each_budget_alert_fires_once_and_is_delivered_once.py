@@ -50,7 +50,6 @@ def setup(settings, stub_provider, routing_clock, catalogue_prices, django_user_
     settings.USAGE_BUDGET_UNPRICED_ESTIMATE_USD = 0.01
     settings.USAGE_BUDGET_WEBHOOK_ALLOW_HTTP = True
     settings.USAGE_BUDGET_WEBHOOK_ALLOW_PRIVATE = True
-    settings.USAGE_BUDGET_ALERTS_IN_BACKGROUND = False
     Price.objects.all().delete()  # every call costs the estimate: 0.01 USD
     pricing.price_book.invalidate()
     budgets.forget()
@@ -91,8 +90,12 @@ def _thresholds(tenant) -> list[tuple[int, int]]:
     return sorted(BudgetAlert.objects.filter(tenant=tenant).values_list("window_id", "threshold"))
 
 
-def test_each_threshold_fires_once_per_window_by_email_and_signed_webhook(setup, receiver):
+@pytest.mark.parametrize("lease_seconds", [0, 0.5], ids=["no-leases", "leases"])
+def test_each_threshold_fires_once_per_window_by_email_and_signed_webhook(
+    setup, receiver, settings, lease_seconds
+):
     tenant, key = setup
+    settings.USAGE_BUDGET_LEASE_SECONDS = lease_seconds  # leases: spend written lazily
     _route(tenant, 4)
     assert _thresholds(tenant) == []  # 40%
     _route(tenant, 1)
