@@ -557,12 +557,11 @@ def current_budget_alerts(tenants, now: datetime | None = None) -> list:
     to the requesting user): what the admin's banners show. The highest threshold of each
     window only, newest first."""
     now = now or timezone.now()
-    ids = _tenant_ids(tenants)
-    if not ids:
-        return []
+    # A queryset of tenants (every admin page asks with the user's) stays a subquery.
+    scope = tenants.values("pk") if isinstance(tenants, QuerySet) else _tenant_ids(tenants)
     alerts = (
         BudgetAlert.objects.filter(
-            tenant_id__in=ids, window__starts_at__lte=now, window__ends_at__gt=now
+            tenant_id__in=scope, window__starts_at__lte=now, window__ends_at__gt=now
         )
         .select_related("window", "tenant")
         .order_by("window_id", "-threshold")

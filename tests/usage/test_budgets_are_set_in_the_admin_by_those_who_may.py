@@ -153,3 +153,14 @@ def test_members_see_their_alert_history_in_the_admin(member, tenants):
     page = client.get("/admin/usage/budgetalert/").content.decode()
     assert "80%" in page and "$8.00 of $10.00" in page
     assert "the receiver answered HTTP 500" in page
+
+
+def test_the_usage_screens_link_lists_the_tenants_budgets(member, tenants, django_user_model):
+    root = django_user_model.objects.create_superuser("root", password="x")
+    client = Client()
+    client.force_login(root)
+    Budget.objects.create(tenant=tenants[0], period="day", limit_usd=3)
+    Budget.objects.create(tenant=tenants[1], period="day", limit_usd=4)
+    page = client.get(f"/admin/usage/budget/?tenant__id__exact={tenants[0].pk}")
+    assert page.status_code == 200
+    assert "$3.00" in page.content.decode() and "$4.00" not in page.content.decode()
