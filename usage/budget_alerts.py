@@ -237,8 +237,8 @@ def _email(alert: BudgetAlert, tenant: Tenant) -> str | None:
         f"Window: {window.starts_at:%Y-%m-%d %H:%M} UTC to {window.ends_at:%Y-%m-%d %H:%M} UTC "
         f"(the tenant's time zone is {tenant.timezone}).\n"
         f"Fired at {alert.fired_at:%Y-%m-%d %H:%M:%S} UTC.\n\n"
-        "You get this mail because you asked for budget alerts on this tenant; change that "
-        "in the tenant's membership settings.\n"
+        "You get this mail because you asked for budget alerts on this tenant; turn them "
+        "off on the tenant's usage screen in the admin.\n"
     )
     try:
         EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, recipients).send()

@@ -243,3 +243,33 @@ def test_a_webhook_url_that_is_private_at_send_time_is_refused(setup, receiver, 
     alert = BudgetAlert.objects.get()
     assert alert.webhook_error.startswith("URL refused: The host 127.0.0.1 resolves to")
     assert receiver.posts == []
+
+
+def test_the_command_does_nothing_while_another_run_holds_its_lock(setup, receiver, capsys):
+    from django.db import connection
+
+    from usage.locks import command_lock
+
+    tenant, _ = setup
+    _route(tenant, 5)
+    held, done = threading.Event(), threading.Event()
+
+    def other_run():
+        try:
+            with command_lock("send_budget_alerts") as acquired:
+                assert acquired
+                held.set()
+                done.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    assert held.wait(10)
+    call_command("send_budget_alerts")
+    done.set()
+    thread.join(10)
+    assert "another run is delivering; nothing done" in capsys.readouterr().out
+    assert receiver.posts == [] and mail.outbox == []
+    call_command("send_budget_alerts")
+    assert "1 delivered" in capsys.readouterr().out
