@@ -370,6 +370,9 @@ USAGE_BUDGET_ALERT_MAX_ATTEMPTS = env.int("USAGE_BUDGET_ALERT_MAX_ATTEMPTS", def
 USAGE_BUDGET_WEBHOOK_TIMEOUT = env.float("USAGE_BUDGET_WEBHOOK_TIMEOUT", default=10.0)
 USAGE_BUDGET_WEBHOOK_ALLOW_HTTP = env.bool("USAGE_BUDGET_WEBHOOK_ALLOW_HTTP", default=False)
 USAGE_BUDGET_WEBHOOK_ALLOW_PRIVATE = env.bool("USAGE_BUDGET_WEBHOOK_ALLOW_PRIVATE", default=False)
+# A PEM file of the certificate authorities a webhook's certificate may chain to (a receiver
+# with a private CA); empty: the usual public ones (certifi).
+USAGE_BUDGET_WEBHOOK_CA_FILE = env.str("USAGE_BUDGET_WEBHOOK_CA_FILE", default="")
 if USAGE_BUDGET_ALERT_MAX_ATTEMPTS < 1 or not 0.1 <= USAGE_BUDGET_WEBHOOK_TIMEOUT <= 60:
     raise ImproperlyConfigured(
         "USAGE_BUDGET_ALERT_MAX_ATTEMPTS must be >= 1 and USAGE_BUDGET_WEBHOOK_TIMEOUT "

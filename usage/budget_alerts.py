@@ -38,6 +38,7 @@ import hmac
 import json
 import logging
 import os
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -300,10 +301,21 @@ def _post(alert: BudgetAlert, tenant: Tenant, hook: AlertWebhook) -> str | None:
     return _send(target, headers, body)
 
 
+def _verify() -> ssl.SSLContext | bool:
+    """How a receiver's certificate is checked: against ``USAGE_BUDGET_WEBHOOK_CA_FILE``
+    when set, else the public CAs; never not at all."""
+    ca_file = settings.USAGE_BUDGET_WEBHOOK_CA_FILE
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+
 def _send(target: webhook_urls.Target, headers: dict[str, str], body: bytes) -> str | None:
     """Send to the first checked address that accepts a connection, naming the host in the
     Host header, TLS SNI and certificate check; the whole exchange within the deadline."""
     deadline = time.monotonic() + webhook_timeout()
+    try:
+        verify = _verify()
+    except (OSError, ssl.SSLError):
+        return "USAGE_BUDGET_WEBHOOK_CA_FILE cannot be read as PEM certificates"
     error = "no address to connect to"
     for address in target.addresses:
         left = deadline - time.monotonic()
@@ -316,7 +328,8 @@ def _send(target: webhook_urls.Target, headers: dict[str, str], body: bytes) -> 
         host_header = named if target.port == default_port else f"{named}:{target.port}"
         try:
             with httpx.Client(
-                timeout=httpx.Timeout(left), follow_redirects=False, trust_env=False
+                timeout=httpx.Timeout(left), follow_redirects=False, trust_env=False,
+                verify=verify,
             ) as client, client.stream(
                 "POST", url, content=body, headers={**headers, "Host": host_header},
                 extensions={"sni_hostname": target.host},
@@ -334,6 +347,8 @@ def _send(target: webhook_urls.Target, headers: dict[str, str], body: bytes) -> 
         except httpx.TimeoutException:
             return "timed out"
         except httpx.ConnectError as exc:
+            if isinstance(exc.__context__, ssl.SSLError) or "CERTIFICATE" in str(exc).upper():
+                return "the receiver's TLS certificate was refused"
             error = f"cannot connect ({type(exc).__name__})"
             continue  # the next checked address
         except httpx.HTTPError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,9 +31,13 @@ class Receiver:
     holding: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    tls: bool = False
+
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        if self.tls:  # by name: the certificate's, which the sender checks
+            return f"https://localhost:{port}/hooks/budget?source=llm"
         return f"http://{host}:{port}/hooks/budget?source=llm"
 
     def verified(self, secret: str) -> list[dict]:
@@ -49,7 +54,8 @@ class Receiver:
         return good
 
 
-def start_receiver() -> Receiver:
+def start_receiver(tls: ssl.SSLContext | None = None) -> Receiver:
+    """A receiver on 127.0.0.1; with ``tls`` (a server context) it speaks https."""
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
@@ -76,6 +82,8 @@ def start_receiver() -> Receiver:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    receiver = Receiver(server)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    receiver = Receiver(server, tls=tls is not None)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return receiver

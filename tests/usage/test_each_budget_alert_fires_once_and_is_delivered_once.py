@@ -273,3 +273,37 @@ def test_the_command_does_nothing_while_another_run_holds_its_lock(setup, receiv
     assert receiver.posts == [] and mail.outbox == []
     call_command("send_budget_alerts")
     assert "1 delivered" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("certificate_for", ["localhost", "someone-else.example"])
+def test_an_https_webhook_is_verified_against_the_name_in_its_url(
+    setup, settings, tmp_path, certificate_for
+):
+    """The sender connects to the address it checked but verifies the certificate (and
+    sends SNI and Host) for the URL's name: a certificate for another name is refused."""
+    import ssl
+
+    from tests.usage.tls_certs import make_ca_and_server
+
+    tenant, _ = setup
+    ca_file, cert_file, key_file = make_ca_and_server(tmp_path, certificate_for)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    secure = start_receiver(tls=context)
+    try:
+        settings.USAGE_BUDGET_WEBHOOK_CA_FILE = str(ca_file)
+        AlertWebhook.objects.filter(tenant=tenant).update(url=secure.url)
+        _route(tenant, 5)
+        report = budget_alerts.deliver_pending()
+        alert = BudgetAlert.objects.get()
+        if certificate_for == "localhost":
+            assert report.webhooks == 1 and alert.webhook_at is not None
+            assert [p["threshold_percent"] for p in secure.verified(SECRET)] == [50]
+            assert secure.posts[0].headers["host"] == f"localhost:{secure.server.server_port}"
+        else:
+            assert report.webhooks == 0 and alert.webhook_at is None
+            assert alert.webhook_error == "the receiver's TLS certificate was refused"
+            assert secure.posts == []
+    finally:
+        secure.server.shutdown()
+        secure.server.server_close()
