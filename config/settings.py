@@ -275,6 +275,8 @@ CRONJOBS = [
         "usage.cron.run_command",
         ["snapshot_operations"],
     ),
+    # Budget alerts the firing process did not deliver (it died, a receiver failed).
+    ("* * * * *", "usage.cron.run_command", ["send_budget_alerts"]),
 ]
 CRONTAB_LOCK_JOBS = True
 # Each job's output, stamped line by line, is appended here instead of going to cron mail;
@@ -355,6 +357,32 @@ if USAGE_BUDGET_LEASE_SECONDS < 0 or not (
         "USAGE_BUDGET_LEASE_SECONDS must be >= 0, and USAGE_BUDGET_HOLD_SECONDS above 4 x "
         "USAGE_BUDGET_LEASE_SECONDS and at most 3600."
     )
+
+# --- Budget alerts (usage/budget_alerts.py) --------------------------------------------------
+# Alerts are delivered by a background thread of the process that fired them; off, only the
+# send_budget_alerts cron job (every minute) delivers them. A failed delivery is retried with
+# a growing back-off, at most USAGE_BUDGET_ALERT_MAX_ATTEMPTS times.
+USAGE_BUDGET_ALERTS_IN_BACKGROUND = env.bool("USAGE_BUDGET_ALERTS_IN_BACKGROUND", default=True)
+USAGE_BUDGET_ALERT_MAX_ATTEMPTS = env.int("USAGE_BUDGET_ALERT_MAX_ATTEMPTS", default=8)
+# A webhook POST gets this many seconds in all (connect, send, answer). Its URL must be
+# https and resolve to public addresses only, unless these allow http or private addresses
+# (a receiver on the platform's own network, loopback tests).
+USAGE_BUDGET_WEBHOOK_TIMEOUT = env.float("USAGE_BUDGET_WEBHOOK_TIMEOUT", default=10.0)
+USAGE_BUDGET_WEBHOOK_ALLOW_HTTP = env.bool("USAGE_BUDGET_WEBHOOK_ALLOW_HTTP", default=False)
+USAGE_BUDGET_WEBHOOK_ALLOW_PRIVATE = env.bool("USAGE_BUDGET_WEBHOOK_ALLOW_PRIVATE", default=False)
+# A PEM file of the certificate authorities a webhook's certificate may chain to (a receiver
+# with a private CA); empty: the usual public ones (certifi).
+USAGE_BUDGET_WEBHOOK_CA_FILE = env.str("USAGE_BUDGET_WEBHOOK_CA_FILE", default="")
+if USAGE_BUDGET_ALERT_MAX_ATTEMPTS < 1 or not 0.1 <= USAGE_BUDGET_WEBHOOK_TIMEOUT <= 60:
+    raise ImproperlyConfigured(
+        "USAGE_BUDGET_ALERT_MAX_ATTEMPTS must be >= 1 and USAGE_BUDGET_WEBHOOK_TIMEOUT "
+        "between 0.1 and 60 seconds."
+    )
+# Outgoing mail (budget alerts): an EMAIL_URL like smtp+tls://user:password@host:587, or
+# consolemail:// to print mails; the sender address; the seconds a mail server gets.
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="llm-platform@localhost")
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 
 # Prometheus metrics (config/metrics.py, GET /metrics): off, nothing is counted (the router
 # benchmark compares). The endpoint answers a bearer METRICS_TOKEN or a client address in

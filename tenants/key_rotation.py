@@ -1,4 +1,5 @@
-"""Re-encrypt every stored provider key under the newest FIELD_ENCRYPTION_KEYS entry.
+"""Re-encrypt every stored provider key (and budget alert webhook secret) under the newest
+FIELD_ENCRYPTION_KEYS entry.
 
 Safe to interrupt and rerun: each tenant is one short transaction on its locked row, and
 a ciphertext already under the newest key is left as it is, so a second run only finishes
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from tenants import crypto
-from tenants.models import Tenant
+from tenants.models import AlertWebhook, Tenant
 
 
 @dataclass
@@ -50,6 +51,25 @@ def _rotate_one(tenant_id, report: RotationReport, dry_run: bool) -> None:
             tenant.llm_tokens = stored
             # updated_at moves so that cached copies of the old ciphertexts are dropped.
             tenant.save(update_fields=["llm_tokens", "updated_at"])
+        _rotate_webhook_secret(tenant, report, dry_run)
+
+
+def _rotate_webhook_secret(tenant: Tenant, report: RotationReport, dry_run: bool) -> None:
+    """The tenant's webhook signing secret, like its keys (inside the same transaction)."""
+    hook = AlertWebhook.objects.select_for_update().filter(tenant=tenant).first()
+    if hook is None or not hook.secret:
+        return
+    if crypto.is_under_newest_key(hook.secret):
+        report.already_current += 1
+        return
+    try:
+        rotated = crypto.reencrypt_under_newest_key(hook.secret)
+    except crypto.TokenDecryptionError:
+        report.unreadable.append(f"{tenant.slug}/{AlertWebhook.SECRET_SLOT}")
+        return
+    report.reencrypted += 1
+    if not dry_run:
+        AlertWebhook.objects.filter(pk=hook.pk).update(secret=rotated)
 
 
 def tokens_rotate(

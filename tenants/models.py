@@ -90,6 +90,12 @@ class TenantMembership(models.Model):
     role = models.CharField(
         max_length=16, choices=Role.choices, default=DEFAULT_ROLE, help_text=ROLE_HELP
     )
+    # Budget alerts (usage/budget_alerts.py) are emailed to the members who ask for them.
+    budget_alerts = models.BooleanField(
+        "email budget alerts",
+        default=False,
+        help_text="Email this member when a budget of the tenant reaches an alert threshold.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -136,3 +142,47 @@ class TenantAPIKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AlertWebhook(models.Model):
+    """Where a tenant's budget alerts are POSTed, and the secret they are signed with.
+
+    Set by owners (``Action.MANAGE_ALERT_WEBHOOK``). The URL is checked against private
+    addresses at save and at every send (``tenants.webhook_urls``). The secret is stored
+    like a provider key: Fernet ciphertext bound to this tenant (``tenants.crypto``, slot
+    ``SECRET_SLOT``), never shown again after saving; only its fingerprint is.
+    """
+
+    SECRET_SLOT = "budget-alert-webhook"
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="alert_webhook")
+    url = models.CharField("URL", max_length=500)
+    secret = models.TextField(editable=False)  # ciphertext
+    secret_fingerprint = models.CharField(max_length=20, editable=False)
+    is_active = models.BooleanField(
+        default=True, help_text="Off: alerts are not POSTed (email still goes out)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "tenant_alert_webhooks"
+        verbose_name = "budget alert webhook"
+
+    def __str__(self) -> str:
+        return f"Budget alert webhook of {self.tenant}"
+
+    def set_secret(self, secret: str) -> None:
+        from tenants import crypto
+
+        self.secret = crypto.encrypt_token(
+            tenant_id=self.tenant_id, provider=self.SECRET_SLOT, token=secret
+        )
+        self.secret_fingerprint = crypto.fingerprint(secret)
+
+    def plain_secret(self) -> str:
+        """The signing secret (raises ``crypto.TokenDecryptionError`` when unreadable)."""
+        from tenants import crypto
+
+        return crypto.decrypt_token(
+            tenant_id=self.tenant_id, provider=self.SECRET_SLOT, ciphertext=self.secret
+        )

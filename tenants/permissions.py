@@ -34,8 +34,10 @@ class Role(models.TextChoices):
 
 ROLE_HELP = (
     "Viewer: sees the tenant, its keys' status, config, members, API keys and usage. "
-    "Operator: also changes the config and provider keys, tests keys, manages API keys. "
-    "Owner: also manages the staff members of the tenant and their roles."
+    "Operator: also changes the config and provider keys, tests keys, manages API keys "
+    "and sets budgets. "
+    "Owner: also manages the staff members of the tenant and their roles, and the budget "
+    "alert webhook."
 )
 
 
@@ -47,6 +49,10 @@ class Action(StrEnum):
     TEST_KEYS = "test_keys"  # test a typed or the stored provider key
     MANAGE_API_KEYS = "manage_api_keys"  # create, rename and revoke tenant API keys
     MANAGE_MEMBERS = "manage_members"  # add and remove members, set their roles
+    # Budgets go with the provider settings (issue 12): whoever may change the keys.
+    MANAGE_BUDGETS = "manage_budgets"  # add, change and remove the tenant's budgets
+    # Where alerts are POSTed leaves the platform: owners only, like membership.
+    MANAGE_ALERT_WEBHOOK = "manage_alert_webhook"  # set the budget alert webhook
 
 
 _VIEWER = frozenset({Action.VIEW_TENANT, Action.VIEW_USAGE})
@@ -55,11 +61,12 @@ _OPERATOR = _VIEWER | {
     Action.CHANGE_KEYS,
     Action.TEST_KEYS,
     Action.MANAGE_API_KEYS,
+    Action.MANAGE_BUDGETS,
 }
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.VIEWER: _VIEWER,
     Role.OPERATOR: _OPERATOR,
-    Role.OWNER: _OPERATOR | {Action.MANAGE_MEMBERS},
+    Role.OWNER: _OPERATOR | {Action.MANAGE_MEMBERS, Action.MANAGE_ALERT_WEBHOOK},
 }
 # What a membership without an explicit role is: what every membership allowed before
 # roles existed (the migration gives existing rows this role too).

@@ -50,3 +50,11 @@ def _budget_leases_off(settings):
     budgets.forget()
     yield
     budgets.forget()
+
+
+@pytest.fixture(autouse=True)
+def _budget_alerts_delivered_by_hand(settings):
+    """Budget alerts are delivered when a test says so (``deliver_pending``), not by a
+    background thread reading the database beside a test's open transaction; a test of
+    that thread turns it on."""
+    settings.USAGE_BUDGET_ALERTS_IN_BACKGROUND = False

@@ -26,6 +26,7 @@ from tenants.admin.scoping import (
 )
 from tenants.permissions import Action
 from tenants.selectors import tenants_for_user
+from usage import budget_admin  # noqa: F401  (registers the budget admins)
 from usage.models import ModelUsageStat, ModelUsageSummary, Price, ProviderModel, TenantPrice
 from usage.money import format_usd
 from usage.statuses import Status

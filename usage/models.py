@@ -25,6 +25,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from usage.ids import record_id
+from usage.money import usd_from_pico
 from usage.statuses import COUNT_FIELD, NOT_FAILED, Status
 
 PICO = Decimal("1e-12")
@@ -478,7 +479,8 @@ class BudgetHold(models.Model):
 
 class BudgetAlert(models.Model):
     """A threshold reached in a window: fired once (the unique constraint), then delivered
-    by email and webhook (``emailed_at``/``webhook_at`` say what went out)."""
+    by email and webhook (``emailed_at``/``webhook_at`` say what went out;
+    usage/budget_alerts.py)."""
 
     window = models.ForeignKey(BudgetWindow, on_delete=models.CASCADE, related_name="alerts")
     tenant = models.ForeignKey(
@@ -494,6 +496,9 @@ class BudgetAlert(models.Model):
     webhook_at = models.DateTimeField(null=True, blank=True)
     webhook_error = models.CharField(max_length=200, blank=True, default="")
     delivery_attempts = models.SmallIntegerField(default=0)
+    # Not before this time: a deliverer's claim, then the back-off after a failure
+    # (usage/budget_alerts.py); null: due now.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "usage_budget_alerts"
@@ -504,6 +509,14 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.threshold}% of the {self.window.period} budget"
+
+    @property
+    def spent_usd(self) -> Decimal:
+        return usd_from_pico(self.spent_pusd)
+
+    @property
+    def limit_usd(self) -> Decimal:
+        return usd_from_pico(self.limit_pusd)
 
 
 class OperationsSnapshot(models.Model):

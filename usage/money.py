@@ -37,3 +37,11 @@ def format_usd(value: Decimal | float | int | str | None) -> str:
         text = f"{amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
     whole, _, fraction = text.partition(".")
     return f"{sign}${whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
+PICO_PER_USD = 10**12
+
+
+def usd_from_pico(value: int) -> Decimal:
+    """Pico-dollars (the budgets' integer unit) as an exact USD Decimal."""
+    return Decimal(int(value)).scaleb(-12).normalize()

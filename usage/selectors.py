@@ -28,7 +28,17 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 from usage.aggregates import METRIC_FIELDS, Agg, aggregate_select, hour_sql
-from usage.models import ModelUsageStat, ModelUsageSummary, ProviderModel
+from usage.budgets import hold_seconds, parse_thresholds, window_bounds
+from usage.models import (
+    Budget,
+    BudgetAlert,
+    BudgetHold,
+    BudgetWindow,
+    ModelUsageStat,
+    ModelUsageSummary,
+    ProviderModel,
+)
+from usage.money import usd_from_pico
 from usage.summary import floor_day, floor_hour, summarised_through
 
 _TENANT_FIELD = ModelUsageStat._meta.get_field("tenant")
@@ -473,3 +483,90 @@ def _per_tenant(rows) -> list[dict]:
         per_tenant.append({"tenant_id": uuid.UUID(str(row[0])), **agg.as_dict()})
     per_tenant.sort(key=lambda d: (-d["requests"], str(d["tenant_id"])))
     return per_tenant
+
+
+# --- budgets (issue 12) ------------------------------------------------------------------------
+
+
+def budget_status(tenant: Tenant, now: datetime | None = None) -> list[dict]:
+    """Each budget of ``tenant`` in its window containing ``now``: the limit, what is spent
+    (and of that, estimated for models without a price), what live holds reserve now,
+    refusals, the projection to the window's end at the pace so far (spent / elapsed x
+    the window's length), and the alerts fired in the window. Figures in USD (Decimal).
+
+    A hold counts while renewed within ``USAGE_BUDGET_HOLD_SECONDS`` of the wall clock,
+    as admissions count it (usage/budgets.py)."""
+    now = now or timezone.now()
+    live_since = timezone.now() - timedelta(seconds=hold_seconds())
+    result = []
+    for budget in Budget.objects.filter(tenant=tenant).order_by("period"):
+        starts_at, ends_at = window_bounds(budget.period, tenant.timezone, now)
+        window = BudgetWindow.objects.filter(
+            tenant=tenant, period=budget.period, starts_at=starts_at
+        ).first()
+        spent = window.spent_pusd if window else 0
+        reserved = 0
+        alerts: list = []
+        if window is not None:
+            reserved = sum(
+                BudgetHold.objects.filter(window=window, renewed_at__gte=live_since)
+                .values_list("amount_pusd", flat=True)
+            )
+            alerts = list(BudgetAlert.objects.filter(window=window).order_by("threshold"))
+        limit = budget.limit_pusd
+        length = (ends_at - starts_at).total_seconds()
+        elapsed = min(max((now - starts_at).total_seconds(), 0.0), length)
+        projected = round(spent * length / elapsed) if elapsed > 0 else None
+        result.append(
+            {
+                "budget": budget,
+                "period": budget.period,
+                "period_label": budget.get_period_display(),
+                "hard": budget.mode == Budget.Mode.HARD,
+                "mode_label": budget.get_mode_display(),
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "limit_usd": budget.limit_usd,
+                "spent_usd": usd_from_pico(spent),
+                "used_percent": round(100 * spent / limit, 1) if limit else None,
+                "reserved_usd": usd_from_pico(reserved),
+                "estimated_usd": usd_from_pico(window.estimated_pusd if window else 0),
+                "refused": window.refused if window else 0,
+                "elapsed_percent": round(100 * elapsed / length, 1) if length else None,
+                "projected_usd": None if projected is None else usd_from_pico(projected),
+                "projected_percent": (
+                    round(100 * projected / limit, 1) if projected is not None and limit else None
+                ),
+                "thresholds": parse_thresholds(budget.alert_thresholds),
+                "alerts": alerts,
+            }
+        )
+    return result
+
+
+def budget_alert_history(tenant: Tenant, limit: int = 50) -> list:
+    """The tenant's latest budget alerts, newest first, with their windows."""
+    return list(
+        BudgetAlert.objects.filter(tenant=tenant).select_related("window")
+        .order_by("-fired_at", "-pk")[:limit]
+    )
+
+
+def current_budget_alerts(tenants, now: datetime | None = None) -> list:
+    """Alerts fired in windows still open at ``now``, for the tenants given (already scoped
+    to the requesting user): what the admin's banners show. The highest threshold of each
+    window only, newest first."""
+    now = now or timezone.now()
+    # A queryset of tenants (every admin page asks with the user's) stays a subquery.
+    scope = tenants.values("pk") if isinstance(tenants, QuerySet) else _tenant_ids(tenants)
+    alerts = (
+        BudgetAlert.objects.filter(
+            tenant_id__in=scope, window__starts_at__lte=now, window__ends_at__gt=now
+        )
+        .select_related("window", "tenant")
+        .order_by("window_id", "-threshold")
+    )
+    top: dict[int, object] = {}
+    for alert in alerts:
+        top.setdefault(alert.window_id, alert)
+    return sorted(top.values(), key=lambda a: a.fired_at, reverse=True)

@@ -6,19 +6,23 @@ import datetime as dt
 import zoneinfo
 from urllib.parse import urlencode
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 import llm_routing
 import usage
-from llm_routing import providers
+from llm_routing import clock, providers
 from llm_routing.screens.common import render_screen, tenant_for
 from llm_routing.screens.dashboard_data import dashboard_figures
 from llm_routing.screens.periods import PeriodForm, period_from
 from tenants import permissions, selectors
+from tenants.models import TenantMembership
 from tenants.permissions import Action
+from usage import selectors as usage_selectors
 
 
 def _period(request: HttpRequest, tz: zoneinfo.ZoneInfo):
@@ -60,6 +64,21 @@ def _ledger_health() -> dict:
     return {**stats, "last_flush_at": _when(stats.get("last_flush_at"))}
 
 
+def _budgets(request: HttpRequest, tenant) -> dict:
+    """The tenant's budgets in their current windows (routing's clock decides which), the
+    alert history, and the requesting member's own alert-email choice."""
+    if tenant is None:
+        return {"budgets": None}
+    return {
+        "budgets": usage_selectors.budget_status(tenant, clock.now()),
+        "alert_history": usage_selectors.budget_alert_history(tenant),
+        "can_manage_budgets": permissions.can(request.user, Action.MANAGE_BUDGETS, tenant),
+        "my_membership": TenantMembership.objects.filter(
+            tenant=tenant, user_id=request.user.pk
+        ).first(),
+    }
+
+
 def _render(request, *, tenant, tenants, tz, title, by_tenant=False):
     form, period = _period(request, tz)
     return render_screen(
@@ -80,6 +99,7 @@ def _render(request, *, tenant, tenants, tz, title, by_tenant=False):
             "rate_limits": _rate_limits(tenant) if tenant is not None else None,
             # This process's writer counts every tenant's records: superusers only.
             "ledger": _ledger_health() if permissions.is_superuser(request.user) else None,
+            **_budgets(request, tenant),
         },
     )
 
@@ -111,3 +131,22 @@ def all_tenants_usage(request: HttpRequest) -> HttpResponse:
         title="Usage across all tenants",
         by_tenant=True,
     )
+
+
+@require_POST
+def budget_alert_email(request: HttpRequest, tenant_id) -> HttpResponse:
+    """A member turns budget alert emails on or off for themselves (owners can also set it
+    for anyone on the tenant's page). A tenant they cannot see is a 404; a superuser who is
+    no member has no membership to set (the page says so)."""
+    tenant = tenant_for(request, tenant_id, Action.VIEW_USAGE)
+    wanted = request.POST.get("budget_alerts") == "on"
+    changed = TenantMembership.objects.filter(tenant=tenant, user_id=request.user.pk).update(
+        budget_alerts=wanted
+    )
+    if not changed:
+        messages.warning(request, "Alert emails go to the tenant's members; you are not one.")
+    elif wanted:
+        messages.success(request, "You will get budget alert emails.")
+    else:
+        messages.success(request, "You will get no budget alert emails.")
+    return HttpResponseRedirect(reverse("screens:usage", args=[tenant.pk]) + "#budgets")

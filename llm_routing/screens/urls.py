@@ -33,4 +33,9 @@ urlpatterns = [
         name="providers",
     ),
     path("tenants/<uuid:tenant_id>/usage/", _screen(dashboard.tenant_usage), name="usage"),
+    path(
+        "tenants/<uuid:tenant_id>/usage/budget-alert-email",
+        _screen(dashboard.budget_alert_email),
+        name="budget_alert_email",
+    ),
 ]

@@ -6,4 +6,4 @@ like one that does not exist. What they may do there is their membership's role:
 ``has_*_permission`` answers come from ``tenants.permissions`` (``RolePermissionsMixin``).
 """
 
-from tenants.admin import api_keys, tenant  # noqa: F401  (registers the admins)
+from tenants.admin import alert_webhook, api_keys, tenant  # noqa: F401  (registers the admins)

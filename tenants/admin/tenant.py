@@ -70,7 +70,7 @@ class MembershipForm(forms.ModelForm):
 
     class Meta:
         model = TenantMembership
-        fields = ("user", "role")
+        fields = ("user", "role", "budget_alerts")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -95,7 +95,7 @@ class TenantMembershipInline(_OnTheTenantPage, admin.TabularInline):
     model = TenantMembership
     form = MembershipForm
     extra = 0
-    fields = ("user", "role", "created_at")
+    fields = ("user", "role", "budget_alerts", "created_at")
     readonly_fields = ("created_at",)
     verbose_name = "staff member"
     verbose_name_plural = "staff members (who may administer this tenant, and their role)"

@@ -30,11 +30,11 @@ from django.urls import URLResolver, get_resolver, resolve, reverse
 
 from llm_routing.models import RateCounter
 from tenants import services
-from tenants.models import Tenant, TenantAPIKey, TenantMembership
+from tenants.models import AlertWebhook, Tenant, TenantAPIKey, TenantMembership
 from tenants.permissions import Role
 from tests.tenants.helpers import form_data, make_key
 from usage import writer
-from usage.models import ModelUsageStat, TenantPrice
+from usage.models import Budget, BudgetAlert, BudgetWindow, ModelUsageStat, TenantPrice
 from usage.records import build
 
 pytestmark = pytest.mark.django_db
@@ -130,6 +130,31 @@ class World:
             effective_from=datetime(2025, 6, 1, tzinfo=UTC),
         )
 
+    def budget(self, target: str) -> Budget:
+        tenant = self.tenants[target]
+        Budget.objects.filter(tenant=tenant).delete()
+        return Budget.objects.create(tenant=tenant, period="day", limit_usd=5)
+
+    def webhook(self, target: str) -> AlertWebhook:
+        tenant = self.tenants[target]
+        AlertWebhook.objects.filter(tenant=tenant).delete()
+        hook = AlertWebhook(tenant=tenant, url="https://93.184.215.14/hook")
+        hook.set_secret("s" * 40)
+        hook.save()
+        return hook
+
+    def alert(self, target: str) -> BudgetAlert:
+        tenant = self.tenants[target]
+        at = datetime(2025, 6, 1, tzinfo=UTC)
+        window, _ = BudgetWindow.objects.get_or_create(
+            tenant=tenant, period="day", starts_at=at, defaults={"ends_at": at}
+        )
+        BudgetAlert.objects.filter(window=window).delete()
+        return BudgetAlert.objects.create(
+            window=window, tenant=tenant, threshold=50, fired_at=at, spent_pusd=1,
+            limit_pusd=2, mode="hard",
+        )
+
     def member(self, target: str, role: str) -> TenantMembership:
         user = type(self.users["viewer"]).objects.create_user(
             self.unique("bystander"), password="x", is_staff=True
@@ -149,6 +174,9 @@ class World:
             list(ModelUsageStat.objects.order_by("pk").values_list("pk", flat=True)),
             list(TenantPrice.objects.order_by("pk").values()),
             list(RateCounter.objects.order_by("key").values_list("key", "count")),
+            list(Budget.objects.order_by("pk").values()),
+            list(AlertWebhook.objects.order_by("pk").values()),
+            list(BudgetAlert.objects.order_by("pk").values_list("pk", flat=True)),
             self.stub.stats(),
         )
 
@@ -428,6 +456,61 @@ def _groq_removed(world, target, request, response):
     return "groq" not in _reload(world, target).configured_providers()
 
 
+def _on(kind: str, body: Callable[[World], dict] | None = None):
+    """A budget, webhook or alert of the target (made afresh), its id in the URL."""
+
+    def build(world, target):
+        row = getattr(world, kind)(target)
+        return Request([row.pk], body(world) if body else None, {"row": row})
+
+    return build
+
+
+def _budget_form(world, target):
+    tenant = world.tenants[target]
+    Budget.objects.filter(tenant=tenant).delete()
+    body = {"tenant": str(tenant.pk), "period": "month", "limit_usd": "12", "mode": "soft",
+            "alert_thresholds": "50,100"}
+    return Request([], body, {"tenant": tenant})
+
+
+def _budget_added(world, target, request, response):
+    return Budget.objects.filter(tenant=request.state["tenant"], limit_usd=12).exists()
+
+
+def _budget_changed(world, target, request, response):
+    return Budget.objects.get(pk=request.state["row"].pk).limit_usd == 7
+
+
+def _row_deleted(model):
+    def done(world, target, request, response):
+        return not model.objects.filter(pk=request.state["row"].pk).exists()
+
+    return done
+
+
+def _webhook_form(world, target):
+    tenant = world.tenants[target]
+    AlertWebhook.objects.filter(tenant=tenant).delete()
+    body = {"tenant": str(tenant.pk), "url": "https://93.184.215.14/added", "is_active": "on",
+            "new_secret": "n" * 40}
+    return Request([], body, {"tenant": tenant})
+
+
+def _webhook_added(world, target, request, response):
+    return AlertWebhook.objects.filter(
+        tenant=request.state["tenant"], url="https://93.184.215.14/added"
+    ).exists()
+
+
+def _webhook_changed(world, target, request, response):
+    return AlertWebhook.objects.get(pk=request.state["row"].pk).url.endswith("/moved")
+
+
+def _alert_email(world, target):
+    return Request([world.tenants[target].pk], {"budget_alerts": "on"})
+
+
 # A list page a member cannot act from renders again (200) with nothing done; a member acting
 # on another tenant's rows from a list that has actions is sent back to it (302).
 def _price_form(tenant, model: str, input_per_million: str) -> dict:
@@ -579,6 +662,41 @@ STEPS: list[Step] = [
     Step("admin:usage_tenantprice_delete", "GET", ROOT, build=_on_tenant_price()),
     Step("admin:usage_tenantprice_delete", "POST", ROOT,
          build=_on_tenant_price({"post": "yes"}), done=_tenant_price_gone),
+    # --- budgets, their alerts and the alert webhook (issue 12) -----------------------------
+    Step("screens:budget_alert_email", "POST", SEE, build=_alert_email),
+    Step("admin:usage_budget_changelist", "GET", SEE, scope="global"),
+    Step("admin:usage_budget_add", "GET", CHANGE, scope="global"),
+    Step("admin:usage_budget_add", "POST", CHANGE, scope="body", build=_budget_form,
+         done=_budget_added, refused={("operator", "other"): 200, ("owner", "other"): 200}),
+    Step("admin:usage_budget_change", "GET", SEE, build=_on("budget")),
+    Step("admin:usage_budget_change", "POST", CHANGE, done=_budget_changed,
+         build=_on("budget", lambda world: {"period": "day", "limit_usd": "7", "mode": "hard",
+                                            "alert_thresholds": "80"})),
+    Step("admin:usage_budget_history", "GET", SEE, build=_on("budget")),
+    Step("admin:usage_budget_delete", "GET", CHANGE, build=_on("budget")),
+    Step("admin:usage_budget_delete", "POST", CHANGE, done=_row_deleted(Budget),
+         build=_on("budget", lambda world: {"post": "yes"})),
+    Step("admin:usage_budgetalert_changelist", "GET", SEE, scope="global"),
+    Step("admin:usage_budgetalert_add", "GET", NOBODY, scope="global",
+         refused={"superuser": 403}),
+    Step("admin:usage_budgetalert_change", "GET", SEE, build=_on("alert")),
+    Step("admin:usage_budgetalert_change", "POST", NOBODY, build=_on("alert", lambda w: {}),
+         refused={"superuser": 403}),
+    Step("admin:usage_budgetalert_history", "GET", SEE, build=_on("alert")),
+    Step("admin:usage_budgetalert_delete", "POST", NOBODY, done=_row_deleted(BudgetAlert),
+         build=_on("alert", lambda world: {"post": "yes"}), refused={"superuser": 403}),
+    Step("admin:tenants_alertwebhook_changelist", "GET", SEE, scope="global"),
+    Step("admin:tenants_alertwebhook_add", "GET", OWNERS, scope="global"),
+    Step("admin:tenants_alertwebhook_add", "POST", OWNERS, scope="body", build=_webhook_form,
+         done=_webhook_added, refused={("owner", "other"): 200}),
+    Step("admin:tenants_alertwebhook_change", "GET", SEE, build=_on("webhook")),
+    Step("admin:tenants_alertwebhook_change", "POST", OWNERS, done=_webhook_changed,
+         build=_on("webhook", lambda world: {"url": "https://93.184.215.14/moved",
+                                             "is_active": "on", "new_secret": ""})),
+    Step("admin:tenants_alertwebhook_history", "GET", SEE, build=_on("webhook")),
+    Step("admin:tenants_alertwebhook_delete", "GET", OWNERS, build=_on("webhook")),
+    Step("admin:tenants_alertwebhook_delete", "POST", OWNERS, done=_row_deleted(AlertWebhook),
+         build=_on("webhook", lambda world: {"post": "yes"})),
     # --- last: the writes that remove what the steps above use ----------------------------
     Step("screens:key_remove", "POST", CHANGE, build=_remove_groq, done=_groq_removed),
     Step("admin:tenants_tenant_delete", "POST", ROOT, build=_doomed_tenant, done=_tenant_gone),
@@ -690,7 +808,7 @@ def test_the_matrix_covers_every_url_and_api_method():
     # (tests/config/test_health_and_readiness_answer_without_secrets.py).
     assert {name for namespace, name in named if not namespace} == {"healthz", "readyz"}
     named = {(namespace, name) for namespace, name in named if namespace}
-    tenant_admin = ("tenants_", "usage_modelusagestat_", "usage_tenantprice_")
+    tenant_admin = ("tenants_", "usage_modelusagestat_", "usage_tenantprice_", "usage_budget")
     required = {
         f"{namespace}:{name}"
         for namespace, name in named

@@ -219,6 +219,11 @@ FORM_TARGETS = {
     "admin:tenants_tenant_change": lambda t: f"/admin/tenants/tenant/{t.pk}/change/",
     "admin:tenants_tenant_add": lambda t: "/admin/tenants/tenant/add/",
     "admin:tenants_tenantapikey_add": lambda t: "/admin/tenants/tenantapikey/add/",
+    "screens:budget_alert_email": lambda t: (
+        f"/admin/screens/tenants/{t.pk}/usage/budget-alert-email"
+    ),
+    "admin:usage_budget_add": lambda t: "/admin/usage/budget/add/",
+    "admin:tenants_alertwebhook_add": lambda t: "/admin/tenants/alertwebhook/add/",
 }
 QUERY_TARGETS = {
     "screens:index": (lambda t: "/admin/screens/", ["q", "page"]),

@@ -17,7 +17,7 @@ EXPECTED = {
     Role.VIEWER: {A.VIEW_TENANT, A.VIEW_USAGE},
     Role.OPERATOR: {
         A.VIEW_TENANT, A.VIEW_USAGE, A.CHANGE_CONFIG, A.CHANGE_KEYS, A.TEST_KEYS,
-        A.MANAGE_API_KEYS,
+        A.MANAGE_API_KEYS, A.MANAGE_BUDGETS,
     },
     Role.OWNER: set(Action),
 }
@@ -127,7 +127,9 @@ def test_the_migration_makes_existing_members_operators_and_drops_the_old_group(
     executor = MigrationExecutor(connection)
     executor.migrate(after)
 
-    assert TenantMembership.objects.get(tenant_id=tenant.pk).role == Role.OPERATOR
+    # The model of today has columns added after 0003: read only the role.
+    role = TenantMembership.objects.filter(tenant_id=tenant.pk).values_list("role", flat=True)
+    assert role.get() == Role.OPERATOR
     assert not Group.objects.filter(name="Tenant administrators").exists()
 
 

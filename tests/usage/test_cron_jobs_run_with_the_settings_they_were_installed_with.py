@@ -93,8 +93,10 @@ def test_an_installed_job_run_in_an_empty_environment_refreshes_the_production_d
     assert str(production["log"]) in installed.stdout
     table = production["table"].read_text()
     lines = [line for line in table.splitlines() if line.strip()]
-    assert len(lines) == 3  # the summary refresh, the prune, the operations snapshot
+    # the summary refresh, the prune, the operations snapshot, the budget alerts
+    assert len(lines) == 4
     assert any(line.startswith("*/15 * * * * ") for line in lines)
+    assert any(line.startswith("* * * * * ") for line in lines)
     for secret in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL"):
         assert production["settings"][secret] not in table  # the crontab holds no setting
     hourly = next(line for line in lines if line.startswith("7 * * * * "))

@@ -35,6 +35,10 @@ def test_pruning_runs_once_a_day():
     assert rest == ["*", "*", "*"]
 
 
+def test_budget_alerts_are_sent_every_minute():
+    assert _fields(_job("send_budget_alerts")[0]) == ["*"] * 5
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("command_name", ["refresh_usage_summary", "prune_usage"])
 def test_each_job_as_written_runs_its_command(command_name, capsys):
@@ -42,3 +46,11 @@ def test_each_job_as_written_runs_its_command(command_name, capsys):
     module, _, name = dotted.rpartition(".")
     getattr(importlib.import_module(module), name)(*args)
     assert "usage" in capsys.readouterr().out  # the command's one-line summary
+
+
+@pytest.mark.django_db
+def test_the_budget_alert_job_as_written_runs_its_command(capsys):
+    _, dotted, args = _job("send_budget_alerts")
+    module, _, name = dotted.rpartition(".")
+    getattr(importlib.import_module(module), name)(*args)
+    assert "send_budget_alerts: 0 delivered" in capsys.readouterr().out
