@@ -83,6 +83,14 @@ def test_rundemo_routes_real_requests_through_the_stub_into_the_ledger(settings,
     assert len(rows) >= 18 and {"success", "rate_limited", "error"} <= statuses
     assert "routed 18 requests (0 failed)" in out
     assert "127.0.0.1" in settings.GROQ_BASE_URL
+    # A soft monthly budget: the usage screen shows its use, and it refused nothing.
+    from usage import budgets
+    from usage.models import Budget, BudgetWindow
+
+    budgets.flush()
+    assert Budget.objects.get(tenant=tenant).mode == "soft"
+    window = BudgetWindow.objects.get(tenant_id=tenant.pk, period="month")
+    assert window.spent_pusd > 0 and window.refused == 0
 
 
 @pytest.mark.slow

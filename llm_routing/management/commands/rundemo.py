@@ -9,6 +9,7 @@ configured URLs. The demo tenant's keys are the stub's good keys, stored by
 """
 
 from argparse import ArgumentTypeError
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.management import call_command
@@ -20,6 +21,7 @@ from llm_routing.management.arguments import address_and_port, port_number
 from llm_routing.stub.server import PROVIDERS, StubProvider
 from tenants import services
 from tenants.models import Tenant
+from usage.models import Budget
 
 DEMO_KEY_NAME = "make run demo"
 PROMPTS = [
@@ -77,6 +79,12 @@ class Command(BaseCommand):
         tenant = Tenant.objects.get(slug="demo")
         services.tenant_update_inference_config(
             tenant=tenant, patch={"failover_order": ["openrouter", "llm7"]}
+        )
+        # A soft budget, so the usage screen shows a budget's use (soft: the demo's
+        # requests are never refused by it).
+        Budget.objects.get_or_create(
+            tenant=tenant, period=Budget.Period.MONTH,
+            defaults={"limit_usd": Decimal("0.001"), "mode": Budget.Mode.SOFT},
         )
         answered, failed = self._route_demo_requests(stub, tenant)
         self.stdout.write(
