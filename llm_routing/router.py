@@ -541,15 +541,19 @@ def _billed(
 
 
 def _reserve_budget(
-    view: RoutingView, candidate: _Candidate, worst: int
+    view: RoutingView, candidate: _Candidate, prompt_bound: int, params: dict[str, Any]
 ) -> budgets.Ticket | budgets.Refusal | None:
-    """Reserve ``worst`` in each of the tenant's budgets. None: the budgets' database is
-    unreachable and every budget is soft (a hard one then refuses: it cannot be checked)."""
+    """Reserve the call's worst case in each of the tenant's budgets. None: the database
+    (the budgets' books, or prices to reload) is unreachable and every budget is soft (a
+    hard one then refuses: it cannot be checked)."""
     tenant_id = view.tenant.pk
-    ticket = budgets.reserve_local(tenant_id, view.budgets, worst, clock.now())
-    if ticket is not None:
-        return ticket
     try:
+        worst = call(
+            "pricing a call's worst case", _worst_case, candidate, prompt_bound, params, tenant_id
+        )
+        ticket = budgets.reserve_local(tenant_id, view.budgets, worst, clock.now())
+        if ticket is not None:
+            return ticket
         return budgets.reserve(tenant_id, view.tenant.timezone, view.budgets, worst, clock.now())
     except StateUnavailable as exc:
         if any(rule.hard for rule in view.budgets):
@@ -560,10 +564,18 @@ def _reserve_budget(
         return None
 
 
-def _settle_budget(ticket: budgets.Ticket | None, billed: tuple[int, bool]) -> None:
+def _settle_budget(
+    ticket: budgets.Ticket | None, candidate: _Candidate, settled: _Settled, tenant_id: uuid.UUID
+) -> None:
     if ticket is None:
         return
-    if budgets.settle(ticket, billed[0], estimated=billed[1]):
+    try:
+        actual, estimated = call("pricing a call for its budgets", _billed,
+                                 candidate, settled, tenant_id)
+    except StateUnavailable:
+        # Prices cannot be reloaded: the call counts its whole worst case (the safe side).
+        actual, estimated = ticket.worst, False
+    if budgets.settle(ticket, actual, estimated=estimated):
         try:
             budgets.write_now(ticket)  # near a limit: the next admission must see this cost
         except StateUnavailable as exc:
@@ -677,8 +689,7 @@ def _route(
         if view.budgets:
             if prompt_bound is None:
                 prompt_bound = _prompt_bound(messages, params)
-            worst = _worst_case(candidate, prompt_bound, params, view.tenant.pk)
-            held = _reserve_budget(view, candidate, worst)
+            held = _reserve_budget(view, candidate, prompt_bound, params)
             if isinstance(held, budgets.Refusal):
                 metrics.routed(view.tenant, None, "budget_exceeded",
                                time.perf_counter() - started - away, attempts, skipped)
@@ -726,7 +737,7 @@ def _route(
             if ticket is not None:
                 budgets.release(ticket)
             raise
-        _settle_budget(ticket, _billed(candidate, settled, view.tenant.pk))
+        _settle_budget(ticket, candidate, settled, view.tenant.pk)
         attempts.append(settled.attempt)
         metrics.attempt(name, settled, replied - sent, ttft_ms)
         completion = settled.completion

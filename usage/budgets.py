@@ -193,6 +193,11 @@ class Ticket:
     parts: list[tuple[_Book, int]]
     settled: bool = False
 
+    @property
+    def worst(self) -> int:
+        """The worst case reserved (the same in every budget of the tenant)."""
+        return max((amount for _, amount in self.parts), default=0)
+
 
 Runner = Callable[..., Any]
 
@@ -362,9 +367,22 @@ def _apply(book: _Book, snap: dict[str, int], result: dict[str, Any]) -> None:
     book.fired.update(result["reached"])
 
 
-def _unsnap(book: _Book, snap: dict[str, int]) -> None:
-    """A write that failed: the spare it took goes back (owed amounts stay owed)."""
-    book.spare += snap["spare"]
+def _run_write(
+    what: str, book: _Book, snap: dict[str, int], grant: bool | None, worst: int
+) -> dict[str, Any] | None:
+    """``_write`` through ``runner``; None when the window row is gone (its tenant was
+    deleted: the book is dropped). A write that fails gives back the spare it took (owed
+    amounts stay owed) and raises."""
+    try:
+        result = runner(what, _write, book, snap, grant, worst)
+    except BaseException:
+        with _lock:
+            book.spare += snap["spare"]
+        raise
+    if result.get("gone"):
+        _drop(book)
+        return None
+    return result
 
 
 # --- reserve, settle, flush -------------------------------------------------------------------
@@ -443,14 +461,8 @@ def _admit(book: _Book, worst: int) -> Refusal | None:
                 book.inflight += worst
                 return None
             snap = _snapshot(book, take_spare=True)
-        try:
-            result = runner("reserving from a budget", _write, book, snap, True, worst)
-        except BaseException:
-            with _lock:
-                _unsnap(book, snap)
-            raise
-        if result.get("gone"):
-            _drop(book)
+        result = _run_write("reserving from a budget", book, snap, True, worst)
+        if result is None:
             return None
         with _lock:
             _apply(book, snap, result)
@@ -515,14 +527,8 @@ def _flush_book(book: _Book, *, renew: bool = False, final: bool = False) -> Non
             if not book.owes(mono) and not (renew and book.held) and not (final and book.spare):
                 return
             snap = _snapshot(book, take_spare=final or mono >= book.lease_expires)
-        try:
-            result = runner("settling a budget", _write, book, snap, None, 0)
-        except BaseException:
-            with _lock:
-                _unsnap(book, snap)
-            raise
-        if result.get("gone"):
-            _drop(book)
+        result = _run_write("settling a budget", book, snap, None, 0)
+        if result is None:
             return
         with _lock:
             _apply(book, snap, result)
