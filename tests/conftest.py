@@ -32,12 +32,16 @@ def _quota_leases_off(settings):
     """Routing counts every request in the shared row unless a test turns leases on
     (tests/llm_routing/test_quota_leases.py): a lease's settler thread writing beside a
     test's open transaction would wait on SQLite's write lock."""
-    from llm_routing import leases
+    from llm_routing import fallback, leases
 
     settings.LLM_ROUTING_LEASE_SIZE = 0
     leases.forget()
+    # An outage another test left behind (a real one under load, or a planted one) would
+    # make this test's state writes wait for a probe: every test starts with none.
+    fallback.forget()
     yield
     leases.forget()
+    fallback.forget()
 
 
 @pytest.fixture(autouse=True)
