@@ -103,6 +103,10 @@ class _PriceBook:
         # Prices read inside a transaction may vanish with its rollback: use them once only.
         self._loaded_at = -1e18 if connections[using].in_atomic_block else time.monotonic()
 
+    def fresh(self) -> bool:
+        """Whether ``table()`` would answer from memory, without reading the database."""
+        return time.monotonic() - self._loaded_at <= PRICE_CACHE_SECONDS
+
     def table(self, using: str = "default") -> PriceTable:
         """All prices (a PriceTable), reloaded every PRICE_CACHE_SECONDS."""
         if time.monotonic() - self._loaded_at > PRICE_CACHE_SECONDS:
