@@ -105,8 +105,8 @@ SUMMARY_LAG = Gauge(
     multiprocess_mode="mostrecent", registry=REGISTRY,
 )
 CACHE = Counter(
-    "llm_cache_lookups", "Cache lookups by cache (routing_view, model_list, decrypted_key) "
-    "and result (hit, miss).", ["cache", "result"], registry=REGISTRY,
+    "llm_cache_lookups", "Cache lookups by cache (routing_view, model_list, decrypted_key, "
+    "api_key) and result (hit, miss).", ["cache", "result"], registry=REGISTRY,
 )
 TRACK_COST = Histogram(
     "usage_track_caller_seconds", "Time usage.track() cost its caller, measured on one call "

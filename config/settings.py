@@ -205,6 +205,12 @@ LLM_HTTP_MAX_RESPONSE_BYTES = env.int("LLM_HTTP_MAX_RESPONSE_BYTES", default=8 *
 # Routing: how stale a process's cached tenant config may be, the rest after a 429 that
 # names no reset, how long live model lists are cached, and the key-test rate per user.
 LLM_ROUTING_VIEW_TTL = env.float("LLM_ROUTING_VIEW_TTL", default=2.0)
+# The OpenAI-compatible endpoint remembers valid bearer keys per process while PostgreSQL
+# reports no key or tenant change (LISTEN/NOTIFY, tenants/key_cache.py); an entry is read
+# again after API_KEY_CACHE_SECONDS whatever happens. Turn it off behind a
+# transaction-mode pooler (PgBouncer), where a session cannot keep listening.
+API_KEY_CACHE = env.bool("API_KEY_CACHE", default=True)
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=30.0)
 LLM_DEFAULT_COOLDOWN_SECONDS = env.int("LLM_DEFAULT_COOLDOWN_SECONDS", default=30)
 # Quota leases (llm_routing/leases.py): requests a process may count ahead, and how long it
 # may spend them without looking at the shared row again. A size of 0 turns them off.

@@ -7,4 +7,6 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tenants import checks  # noqa: F401  (registers the system checks)
+        from tenants import checks, key_cache  # noqa: F401  (checks registers the system checks)
+
+        key_cache.connect_signals()

@@ -62,3 +62,24 @@ def _budget_alerts_delivered_by_hand(settings):
     background thread reading the database beside a test's open transaction; a test of
     that thread turns it on."""
     settings.USAGE_BUDGET_ALERTS_IN_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
+def _bearer_keys_forgotten():
+    """Keys remembered in an earlier test (whose rows were rolled back) are forgotten; the
+    listening connection itself stays up between tests (tenants/key_cache.py)."""
+    from tenants import key_cache
+
+    key_cache.forget()
+    yield
+    key_cache.forget()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _key_cache_listener_closed(django_db_setup, django_db_blocker):
+    """The key cache's listening connection is closed before the test database is dropped
+    (PostgreSQL refuses to drop a database a session is connected to)."""
+    yield
+    from tenants import key_cache
+
+    key_cache.stop()

@@ -43,7 +43,7 @@ HISTOGRAMS = {
 }
 """Snapshot key -> the metric whose buckets it keeps."""
 
-CACHES = ("routing_view", "model_list", "decrypted_key")
+CACHES = ("routing_view", "model_list", "decrypted_key", "api_key")
 TRACKER_EVENTS = ("written", "spilled", "replayed", "dropped")
 
 

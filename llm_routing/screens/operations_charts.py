@@ -12,6 +12,7 @@ CACHE_LABELS = {
     "routing_view": "Routing view",
     "model_list": "Model lists",
     "decrypted_key": "Decrypted keys",
+    "api_key": "Bearer keys",
 }
 
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tenants import services
+from tenants.models import Tenant
 from tests.llm_routing.conftest import canary_key, usage_rows
 
 pytestmark = [pytest.mark.slow]
@@ -46,12 +47,22 @@ def test_the_raw_sse_lines_are_openais_format(gateway, tenant_key):
 
 
 def test_a_revoked_key_stops_at_once(gateway, tenant_key):
+    # The server remembers a valid key (tenants/key_cache.py on PostgreSQL) after its
+    # first use; the revoke, committed here, must still stop the very next request.
     tenant, key = tenant_key()
-    assert post(gateway, key, {"messages": HI}).status_code == 200
-    services.api_key_revoke(key=tenant.api_keys.get())
-    refused = post(gateway, key, {"messages": HI})
-    assert refused.status_code == 401
-    assert refused.json()["error"]["code"] == "invalid_api_key"
+    for attempt in range(5):
+        api_key, raw = services.api_key_create(tenant=tenant, name=f"svc {attempt}")
+        for _ in range(3):
+            assert post(gateway, raw, {"messages": HI}).status_code == 200
+        services.api_key_revoke(key=api_key)
+        refused = post(gateway, raw, {"messages": HI})
+        assert refused.status_code == 401, attempt
+        assert refused.json()["error"]["code"] == "invalid_api_key"
+    # A tenant switched off by a bare UPDATE (no signal anywhere) stops at once too.
+    for _ in range(3):
+        assert post(gateway, key, {"messages": HI}).status_code == 200
+    Tenant.objects.filter(pk=tenant.pk).update(is_active=False)
+    assert post(gateway, key, {"messages": HI}).status_code == 401
 
 
 def test_a_tenants_key_never_reaches_another_tenants_providers(gateway, tenant_key,
