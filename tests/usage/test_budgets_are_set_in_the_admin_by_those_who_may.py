@@ -164,3 +164,22 @@ def test_the_usage_screens_link_lists_the_tenants_budgets(member, tenants, djang
     page = client.get(f"/admin/usage/budget/?tenant__id__exact={tenants[0].pk}")
     assert page.status_code == 200
     assert "$3.00" in page.content.decode() and "$4.00" not in page.content.decode()
+
+
+def test_a_budget_saved_by_someone_else_meanwhile_is_a_message_not_a_500(
+    member, tenants, monkeypatch
+):
+    """Two admins add the same tenant's monthly budget at the same instant: the form's
+    check passes for both, the database's unique constraint refuses the second. Here the
+    other admin's budget is saved first and the form's check is made to miss it, as it
+    would when it ran just before that save."""
+    from usage.budget_admin import BudgetForm
+
+    Budget.objects.create(tenant=tenants[0], period="month", limit_usd=7)
+    monkeypatch.setattr(BudgetForm, "validate_unique", lambda self: None)
+    monkeypatch.setattr(Budget, "validate_constraints", lambda self, exclude=None: None)
+    client = member(Role.OWNER)
+    answer = client.post(ADD, form(tenants[0]), follow=True)
+    assert answer.status_code == 200
+    assert b"Nothing was saved" in answer.content
+    assert list(Budget.objects.values_list("limit_usd", flat=True)) == [Decimal(7)]
