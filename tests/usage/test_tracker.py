@@ -226,3 +226,32 @@ def test_under_steady_traffic_the_writer_writes_once_per_interval(
     # One write per interval that passed, one for the flush, and one of slack.
     assert stats["batches"] <= elapsed / 0.25 + 2, stats
     tracker.stop(timeout=5)
+
+
+def test_the_replay_command_sets_aside_a_record_the_database_refuses(
+    transactional_db, tmp_path, make_tenant, catalogue_prices, settings
+):
+    """``manage.py replay_usage_spill`` on a dead process's file with one record the
+    database refuses: the others are written, that one is set aside, nothing stops."""
+    import io
+    import subprocess
+
+    from django.core.management import call_command
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite stores any text; PostgreSQL refuses a NUL character in a string")
+    settings.USAGE_SPILL_DIR = str(tmp_path)
+    tenant = make_tenant()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    poison = normalise(raw_call(tenant.pk, 0))._replace(error_type="nul\x00byte")
+    good = [normalise(raw_call(tenant.pk, i)) for i in range(1, 6)]
+    orphan = tmp_path / f"usage-{spill.HOST}-{dead.pid}-1.jsonl"
+    orphan.write_text("".join(to_json(r) + "\n" for r in [good[0], poison, *good[1:]]))
+    out = io.StringIO()
+    call_command("replay_usage_spill", stdout=out)
+    assert "6 records, 5 new" in out.getvalue() and "1 refused" in out.getvalue()
+    assert ModelUsageStat.objects.filter(tenant_id=tenant.pk).count() == 5
+    assert not orphan.exists()
+    [refused] = tmp_path.glob("refused-*.jsonl")
+    assert str(poison.id) in refused.read_text()
