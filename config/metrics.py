@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import glob
 import logging
 import os
 import threading
@@ -287,8 +288,27 @@ def _sync_tracker() -> None:
     TRACKER_QUEUE.set(stats["buffered"])
 
 
+def _forget_dead_processes() -> None:
+    """Drop the live gauges of processes that are gone. prometheus-client keeps them until
+    ``mark_process_dead`` is called, which a killed worker (SIGKILL, the OOM killer) never
+    does and uvicorn has no hook for, so the sum over live processes would keep counting
+    it. The directory is this host's, so the pids are this host's."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        try:
+            pid = int(path[:-3].rsplit("_", 1)[1])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, directory)
+        except PermissionError:
+            continue  # alive, another user's
+
+
 def _registry() -> CollectorRegistry:
     if MULTIPROCESS:
+        _forget_dead_processes()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return registry
