@@ -100,12 +100,11 @@ def _client_options() -> dict[str, Any]:
 # trickles its status line, headers or body a byte at a time keeps every read short and a
 # call open forever. ``request`` hands its deadline to http11, which cuts every socket
 # operation and the pool wait to it. Every connection of the sync client (streams) goes
-# through ``_DeadlineStream``,
-# which shortens each connect, read and write to what is left of the calling thread's
-# deadline (``deadline_at``), so the deadline covers connect, head and body; the wait for
-# a pooled connection is cut to it when the request is built (``_pool_timeout``). Name
-# resolution inside a connect is the system resolver's and cannot be cut. The async
-# client needs none of this: asyncio.timeout bounds its whole exchange.
+# through ``_DeadlineStream``, which shortens each connect, read and write to what is left
+# of the calling thread's deadline (``deadline_at``), so the deadline covers connect, head
+# and body; the wait for a pooled connection is cut to it when the request is built
+# (``_pool_timeout``). Name resolution inside a connect is the system resolver's and cannot
+# be cut. The async client needs none of this: asyncio.timeout bounds its whole exchange.
 _deadline = threading.local()
 
 
