@@ -1,16 +1,21 @@
 """The one place that talks HTTP to providers (and the only module that imports httpx).
 
-One pooled ``httpx.Client`` per process (``request`` uses its connection pool directly)
-and one ``httpx.AsyncClient`` per event loop, with explicit connect/read/write/pool
-timeouts, a total deadline per request, a cap on the response size, no redirects, no
-retries in the transport (the router is the only retry loop) and no proxy or .netrc
-settings picked up from the environment.
+Non-streamed calls (``request``: the router's, the key test's, the model lists') go
+through ``http11``, this package's small HTTP/1.1 keep-alive client over sockets with
+httptools' C parser, one pool per process: measured against the stub provider, one round
+trip took 0.82-0.87 ms at p50 through httpcore's pool and h11 (pure Python) and 0.37 ms
+this way, most of what kept the gateway over its 1.5 ms target. Streams use one pooled
+``httpx.Client`` per process, async calls one ``httpx.AsyncClient`` per event loop. All
+have explicit connect/read/write/pool timeouts, a total deadline per request, a cap on the
+response size, no redirects, no retries in the transport (the router is the only retry
+loop; ``http11`` only replaces a kept-alive connection the server had closed) and no proxy
+or .netrc settings picked up from the environment.
 
 A provider key travels only in the Authorization header. httpx and httpcore exceptions
-keep a reference to the request (and so to its headers); they never leave this module:
-callers get a ``TransportFailure`` whose message has been scrubbed of the key, raised
-outside the ``except`` block so that no exception chain leads back to the original
-exception.
+keep a reference to the request (and so to its headers); neither they nor ``http11``'s
+leave this module: callers get a ``TransportFailure`` whose message has been scrubbed of
+the key, raised outside the ``except`` block so that no exception chain leads back to the
+original exception.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
+import ssl
 import threading
 import time
 import weakref
@@ -30,6 +37,8 @@ import httpx
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+import llm_routing.http11 as http11
 
 USER_AGENT = "llm-tenants-router/1"
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
@@ -89,12 +98,13 @@ def _client_options() -> dict[str, Any]:
 # --- the total deadline of a sync request ----------------------------------------------------
 # httpx's timeouts bound each socket operation, not the whole exchange: a provider that
 # trickles its status line, headers or body a byte at a time keeps every read short and a
-# call open forever. Every connection of the sync client goes through ``_DeadlineStream``,
-# which shortens each connect, read and write to what is left of the calling thread's
-# deadline (``deadline_at``), so the deadline covers connect, head and body; the wait for
-# a pooled connection is cut to it when the request is built (``_pool_timeout``). Name
-# resolution inside a connect is the system resolver's and cannot be cut. The async
-# client needs none of this: asyncio.timeout bounds its whole exchange.
+# call open forever. ``request`` hands its deadline to http11, which cuts every socket
+# operation and the pool wait to it. Every connection of the sync client (streams) goes
+# through ``_DeadlineStream``, which shortens each connect, read and write to what is left
+# of the calling thread's deadline (``deadline_at``), so the deadline covers connect, head
+# and body; the wait for a pooled connection is cut to it when the request is built
+# (``_pool_timeout``). Name resolution inside a connect is the system resolver's and cannot
+# be cut. The async client needs none of this: asyncio.timeout bounds its whole exchange.
 _deadline = threading.local()
 
 
@@ -186,6 +196,7 @@ def _sync_transport() -> httpx.HTTPTransport:
 
 _lock = threading.Lock()
 _sync_client: httpx.Client | None = None
+_http11_pool: http11.Pool | None = None
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -196,6 +207,34 @@ def client() -> httpx.Client:
             if _sync_client is None:
                 _sync_client = httpx.Client(transport=_sync_transport(), **_client_options())
     return _sync_client
+
+
+def _transport() -> http11.Pool:
+    """This process's http11 pool (a forked child builds its own: no shared sockets)."""
+    global _http11_pool
+    pool = _http11_pool
+    if pool is None or pool.pid != os.getpid():
+        with _lock:
+            pool = _http11_pool
+            if pool is None or pool.pid != os.getpid():
+                pool = _http11_pool = http11.Pool(
+                    connect=settings.LLM_HTTP_CONNECT_TIMEOUT,
+                    read=settings.LLM_HTTP_READ_TIMEOUT,
+                    write=settings.LLM_HTTP_WRITE_TIMEOUT,
+                    pool=settings.LLM_HTTP_POOL_TIMEOUT,
+                    max_connections=settings.LLM_HTTP_MAX_CONNECTIONS,
+                    max_keepalive=settings.LLM_HTTP_MAX_KEEPALIVE,
+                    ssl_context=_ssl_context,
+                )
+    return pool
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """The verification httpx's transports use (certifi's CAs, or SSL_CERT_FILE/_DIR),
+    offering HTTP/1.1 only, as httpcore does without HTTP/2."""
+    context = httpx.create_ssl_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def async_client() -> httpx.AsyncClient:
@@ -212,11 +251,14 @@ def async_client() -> httpx.AsyncClient:
 
 def reset_clients() -> None:
     """Drop the pooled clients (settings changed, or a forked child must not share sockets)."""
-    global _sync_client
+    global _sync_client, _http11_pool
     with _lock:
         old, _sync_client = _sync_client, None
+        old_pool, _http11_pool = _http11_pool, None
     if old is not None:
         old.close()
+    if old_pool is not None and old_pool.pid == os.getpid():
+        old_pool.close()
     _async_clients.clear()
 
 
@@ -242,11 +284,11 @@ def _failure(
 ) -> TransportFailure:
     """``exc`` as a TransportFailure; a timeout once ``deadline`` (time.monotonic()) passed
     is the total deadline's doing, whatever the socket operation that noticed it."""
-    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException):
+    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException | http11.Timeout):
         kind, what = "timeout", f"timed out ({type(exc).__name__})"
         if deadline is not None and time.monotonic() >= deadline:
             return TransportFailure(kind, f"{what}: {_deadline_passed()}")
-    elif isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
+    elif isinstance(exc, httpx.ConnectError | httpcore.ConnectError | http11.ConnectError):
         kind, what = "connect_error", "could not connect"
     elif isinstance(exc, httpx.InvalidURL):
         kind, what = "transport_error", "the provider base URL is invalid"
@@ -258,13 +300,6 @@ def _failure(
 
 def _deadline_passed() -> str:
     return f"the total request deadline of {settings.LLM_HTTP_TOTAL_TIMEOUT:g} s passed"
-
-
-def _timeouts(http: httpx.Client) -> dict[str, float | None]:
-    """The client's timeouts for one request, the pool wait cut to the thread's deadline."""
-    timeouts = http.timeout.as_dict()
-    timeouts["pool"] = _pool_timeout(timeouts["pool"])
-    return timeouts
 
 
 def _too_large(limit: int) -> TransportFailure:
@@ -280,55 +315,52 @@ def request(
     headers: dict[str, str] | None = None,
 ) -> HttpReply:
     """One HTTP exchange, over within ``LLM_HTTP_TOTAL_TIMEOUT`` (pool wait, connect,
-    status line, headers and body together). Raises TransportFailure when there is no
-    complete answer.
+    TLS, request, status line, headers and body together) or the thread's ``deadline_at``
+    if that comes first. Raises TransportFailure when there is no complete answer.
 
-    It goes straight to the sync client's connection pool (httpcore: the same
-    connections, limits, timeouts and deadline), past httpx's request and response
-    models, auth and redirect machinery, cookies and content decoding, none of which a
-    provider call uses: that cost ~0.25 ms of CPU a call on the dev box, in the time
-    bench/gateway_overhead.py (target 1.5 ms added at p50) and bench/router_overhead.py
-    measure. Nothing is asked for compressed, so the body is read as sent."""
-    out_headers, content = _prepare(api_key, body, headers)
+    It goes through ``http11`` (sockets and httptools' C parser), not httpx: a round trip
+    to the stub provider took 0.82-0.87 ms at p50 through httpcore's pool and h11 against
+    0.37 ms over a socket with httptools, most of what kept the gateway over its target
+    (bench/gateway_overhead.py, 1.5 ms added at p50). Nothing is asked for compressed,
+    so the body is read as sent."""
     limit = settings.LLM_HTTP_MAX_RESPONSE_BYTES
-    deadline = time.monotonic() + settings.LLM_HTTP_TOTAL_TIMEOUT
-    http = client()
+    total = time.monotonic() + settings.LLM_HTTP_TOTAL_TIMEOUT
+    at = getattr(_deadline, "at", None)
+    deadline = total if at is None or at > total else at
     try:
         target = _target(url)
-        # deadline_at is entered before the request is sent (its pool wait is cut to the
-        # deadline) and left after the response is closed.
-        with deadline_at(deadline), _pool(http).stream(
-            method.encode("ascii"),
-            target,
-            headers=[*_DEFAULT_HEADERS, *((k.encode("latin-1"), v.encode("latin-1"))
-                                          for k, v in out_headers.items())],
-            content=content,
-            extensions={"timeout": _timeouts(http)},
-        ) as response:
-            chunks, size = [], 0
-            for chunk in response.iter_stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(limit)
-                chunks.append(chunk)
-            return HttpReply(response.status, _header_dict(response.headers), b"".join(chunks))
-    except (httpx.HTTPError, httpx.InvalidURL, *_HTTPCORE_ERRORS) as exc:
-        failure = _failure(exc, api_key, deadline)
+        out_headers, content = _prepare(api_key, body, headers)
+        data = http11.encode_request(
+            method, target.path, target.host, {**_DEFAULT_HEADERS, **out_headers}, content
+        )
+        status, raw_headers, content = _transport().request(
+            target.origin, data, deadline=deadline, limit=limit, head_only=method == "HEAD"
+        )
+        return HttpReply(status, _header_dict(raw_headers), content)
+    except http11.TooLarge:
+        failure = _too_large(limit)
+    except (http11.Error, httpx.HTTPError, httpx.InvalidURL) as exc:
+        failure = _failure(exc, api_key, total)
     # Raised outside the except block so that not even __context__ leads to the error.
     raise failure
 
 
-_DEFAULT_HEADERS = [(b"User-Agent", USER_AGENT.encode()), (b"Accept", b"application/json")]
-_HTTPCORE_ERRORS = (
-    httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol, httpcore.ProxyError,
-)
-_targets: dict[str, httpcore.URL] = {}
+_DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
-def _target(url: str) -> httpcore.URL:
-    """``url`` as httpcore's URL, checked by httpx's parser (httpx.InvalidURL) once per
-    distinct URL: providers' URLs come from settings, so there are few."""
+@dataclass(frozen=True, slots=True)
+class _Target:
+    origin: http11.Origin  # scheme, host, port: what a connection is for
+    host: bytes  # the Host header
+    path: bytes  # the request target: path and query
+
+
+_targets: dict[str, _Target] = {}
+
+
+def _target(url: str) -> _Target:
+    """``url`` checked by httpx's parser (httpx.InvalidURL) once per distinct URL:
+    providers' URLs come from settings, so there are few."""
     found = _targets.get(url)
     if found is None:
         parsed = httpx.URL(url)
@@ -340,17 +372,16 @@ def _target(url: str) -> httpcore.URL:
             raise httpx.UnsupportedProtocol(
                 "Request URL is missing an 'http://' or 'https://' protocol."
             )
-        found = httpcore.URL(scheme=parsed.raw_scheme, host=parsed.raw_host,
-                             port=parsed.port, target=parsed.raw_path)
+        host = parsed.raw_host
+        header = b"[%s]" % host if b":" in host else host
+        if parsed.port is not None:  # httpx leaves out the scheme's default port
+            header += b":%d" % parsed.port
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        found = _Target((parsed.scheme, host.decode("ascii"), port), header, parsed.raw_path)
         if len(_targets) > 1000:
             _targets.clear()
         _targets[url] = found
     return found
-
-
-def _pool(http: httpx.Client) -> httpcore.ConnectionPool:
-    pool: httpcore.ConnectionPool = http._transport._pool  # type: ignore[attr-defined]
-    return pool
 
 
 def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

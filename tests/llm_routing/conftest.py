@@ -68,3 +68,23 @@ def all_logs(caplog):
     for quiet in ("httpx", "httpcore"):
         caplog.set_level(logging.DEBUG, logger=quiet)
     return caplog
+
+
+@pytest.fixture
+def local_server():
+    """Starts LocalServers (tests/llm_routing/local_http.py), all closed after the test,
+    and leaves no pooled connection to them behind."""
+    from llm_routing import http_client
+    from tests.llm_routing.local_http import LocalServer
+
+    started: list[LocalServer] = []
+
+    def start(serve, tls=None) -> LocalServer:
+        started.append(LocalServer(serve, tls))
+        return started[-1]
+
+    http_client.reset_clients()
+    yield start
+    for server in started:
+        server.close()
+    http_client.reset_clients()

@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from llm_routing import acomplete, complete, http_client, stream
+from llm_routing import acomplete, complete, http11, http_client, stream
 from tenants import services
 from tests.llm_routing.conftest import canary_key, usage_rows
 from tests.tenants.helpers import assert_no_trace
@@ -213,9 +213,22 @@ def test_waiting_for_a_pooled_connection_ends_at_the_deadline(
     stub_provider, canary_groq, only_the_deadline, settings
 ):
     settings.LLM_HTTP_MAX_CONNECTIONS = 1
-    # The only connection is busy while this response is open.
-    with http_client.client().stream("GET", stub_provider.base_url("llm7") + "/models"):
+    stub_provider.configure("llm7", delay=2.5)
+    # The only connection is busy with a slow request of another thread, one with a
+    # deadline of its own past this call's (so straight to the pool).
+    target = http_client._target(url(stub_provider, "llm7"))
+    data = http11.encode_request("POST", target.path, target.host, {}, b"{}")
+    busy = threading.Thread(
+        target=http_client._transport().request, args=(target.origin, data),
+        kwargs={"deadline": time.monotonic() + 10, "limit": 10_000},
+    )
+    busy.start()
+    try:
+        while stub_provider.chat_requests("llm7") == 0:
+            time.sleep(0.01)
         assert_ended_by_the_deadline(call_sync, *canary_groq, only_the_deadline)
+    finally:
+        busy.join()
 
 
 def test_the_async_wait_for_a_pooled_connection_ends_at_the_deadline(

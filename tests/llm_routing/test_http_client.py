@@ -4,6 +4,7 @@ import socket
 import pytest
 
 from llm_routing import http_client
+from tests.llm_routing.local_http import OK, keep_alive
 
 
 def closed_port() -> int:
@@ -29,30 +30,23 @@ def test_the_client_is_pooled_without_redirects_retries_or_environment(settings)
 
 
 def test_changing_a_timeout_setting_rebuilds_the_client(settings):
-    before = http_client.client()
+    before, before_pool = http_client.client(), http_client._transport()
     settings.LLM_HTTP_READ_TIMEOUT = 1.5
     assert http_client.client() is not before
     assert http_client.client().timeout.read == 1.5
+    assert http_client._transport() is not before_pool
+    assert http_client._transport().read_timeout == 1.5
 
 
-def test_the_key_goes_only_in_the_authorization_header(stub_provider):
-    seen = []
-    pool = http_client.client()._transport._pool  # request() sends through it
-    real_send = type(pool).handle_request
-
-    def spy(self, request):
-        seen.append(request)
-        return real_send(self, request)
-
-    key = stub_provider.good_key("groq")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(type(pool), "handle_request", spy)
-        reply = http_client.request("GET", stub_provider.base_url("groq") + "/models", api_key=key)
+def test_the_key_goes_only_in_the_authorization_header(local_server):
+    server = local_server(keep_alive(OK))
+    key = "gsk_" + "q" * 48
+    reply = http_client.request("POST", server.url("/v1/chat/completions"), api_key=key, body={})
     assert reply.status_code == 200
-    request = seen[0]
-    assert (b"Authorization", f"Bearer {key}".encode()) in request.headers
-    assert key.encode() not in bytes(request.url)
-    assert [v for _, v in request.headers if key.encode() in v] == [f"Bearer {key}".encode()]
+    sent = server.requests[0]  # the bytes as the server got them
+    lines = [line for line in sent.split(b"\r\n") if key.encode() in line]
+    assert lines == [f"Authorization: Bearer {key}".encode()]
+    assert sent.count(key.encode()) == 1
 
 
 def test_the_answers_headers_are_lower_case_and_repeats_are_joined(stub_provider):
@@ -126,7 +120,10 @@ def test_the_async_client_answers_and_fails_like_the_sync_one(stub_provider):
 def test_the_connection_limits_reach_the_pools(settings):
     settings.LLM_HTTP_MAX_CONNECTIONS = 777
     settings.LLM_HTTP_MAX_KEEPALIVE = 33
-    pool = http_client.client()._transport._pool
+    pool = http_client._transport()  # request()'s
+    assert (pool.max_connections, pool.max_keepalive, pool.keepalive_expiry) == (777, 33, 30)
+    pool = http_client.client()._transport._pool  # streams'
+
     assert (pool._max_connections, pool._max_keepalive_connections) == (777, 33)
 
     async def async_pool():

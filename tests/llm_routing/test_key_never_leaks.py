@@ -2,13 +2,14 @@
 API responses, command output, also when the HTTP client itself raises."""
 
 import json
+import ssl
 
 import httpcore
 import pytest
 from django.core.management import call_command
 
 import llm_routing
-from llm_routing import RoutingError, complete, keycheck
+from llm_routing import RoutingError, complete, http11, keycheck, stream
 from tenants import services
 from tenants.models import Tenant
 from tests.canaries import ODD_PROVIDER, canary_keys, odd_provider_spec
@@ -85,33 +86,38 @@ def authorization(request: httpcore.Request) -> str:
     return next(v for k, v in request.headers if k.lower() == b"authorization").decode()
 
 
-def raise_from_the_pool(monkeypatch, exception) -> None:
-    """Every provider call fails in the connection pool under both the sync and the async
-    path of llm_routing/http_client.py (the one HTTP seam), with the worst case: an
-    exception whose message quotes the Authorization header."""
+def raise_from_the_transport(monkeypatch, exception, async_exception) -> None:
+    """Every provider call fails in the transport under both the sync path (http11's
+    socket writes) and the async one (httpcore's pool) of llm_routing/http_client.py (the
+    one HTTP seam), with the worst case: an exception whose message quotes the
+    Authorization header."""
 
-    def raising(self, request):
-        raise exception(f"failed with {authorization(request)}")
+    def sending(self, data, timeout):
+        line = next(h for h in data.split(b"\r\n") if h.lower().startswith(b"authorization:"))
+        raise exception(f"failed with {line.decode()}")
 
-    monkeypatch.setattr(httpcore.ConnectionPool, "handle_request", raising)
-    monkeypatch.setattr(httpcore.AsyncConnectionPool, "handle_async_request", raising)
+    def pooled(self, request):
+        raise async_exception(f"failed with {authorization(request)}")
+
+    monkeypatch.setattr(http11.Connection, "send", sending)
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "handle_async_request", pooled)
 
 
 @pytest.mark.parametrize(
-    "exception",
-    [httpcore.ConnectError, httpcore.ReadTimeout, httpcore.RemoteProtocolError,
-     httpcore.ProxyError],
+    "exception, async_exception",
+    [(TimeoutError, httpcore.ReadTimeout), (ConnectionResetError, httpcore.ConnectError),
+     (ssl.SSLError, httpcore.RemoteProtocolError), (OSError, httpcore.ProxyError)],
 )
 def test_http_client_exceptions_carrying_the_key_are_scrubbed(
-    canary_tenant, all_logs, monkeypatch, exception
+    canary_tenant, all_logs, monkeypatch, exception, async_exception
 ):
     tenant, keys = canary_tenant
-    raise_from_the_pool(monkeypatch, exception)
+    raise_from_the_transport(monkeypatch, exception, async_exception)
     with pytest.raises(RoutingError) as caught:
         complete(tenant=tenant, messages=HI)
     error = caught.value
     # One attempt per provider; a dropped connection on the last one is tried once more.
-    expected = 3 if exception is httpcore.ReadTimeout else 4
+    expected = 3 if exception is TimeoutError else 4
     assert len(error.attempts) == expected
     assert error.__cause__ is None and error.__context__ is None
     assert_nowhere(keys, routing_error_text(error), all_logs.text, usage_dump(tenant))
@@ -122,10 +128,10 @@ def test_key_test_results_never_carry_the_key(canary_tenant, monkeypatch, all_lo
     refused = keycheck.test_key(provider="groq", api_key=keys["groq"])
     stored = llm_routing.test_stored_key(tenant=tenant, provider="openrouter")
 
-    raise_from_the_pool(monkeypatch, httpcore.ConnectError)
+    raise_from_the_transport(monkeypatch, ConnectionResetError, httpcore.ConnectError)
     unreachable = keycheck.test_key(provider="groq", api_key=keys["groq"])
     assert not refused.valid and not stored.valid and not unreachable.valid
-    assert unreachable.details == {"reachable": False}  # the failure did come from the pool
+    assert unreachable.details == {"reachable": False}  # the failure came from the transport
     texts = [json.dumps(r.to_json()) for r in (refused, stored, unreachable)]
     tenant.refresh_from_db()
     assert_nowhere(keys, *texts, all_logs.text, json.dumps(tenant.llm_token_status))
@@ -139,18 +145,25 @@ def test_llm_chat_output_never_carries_the_key(canary_tenant, capsys, all_logs):
     assert_nowhere(keys, out.out, out.err, str(caught.value), all_logs.text)
 
 
+@pytest.mark.parametrize("call", ["complete", "stream"])
 def test_a_provider_quoting_the_key_in_a_response_header_leaves_no_trace_in_debug_logs(
-    canary_tenant_of_every_shape, stub_provider, all_logs
+    canary_tenant_of_every_shape, stub_provider, all_logs, call
 ):
     tenant, keys = canary_tenant_of_every_shape
     for provider, key in keys.items():
         stub_provider.accept_key(provider, key)  # so the queued answer is the one sent
         challenge = f'Bearer error="invalid_token", token="{key}"'
         stub_provider.enqueue(provider, 401, {"WWW-Authenticate": challenge}, {"error": "no"})
-    with pytest.raises(RoutingError):
-        complete(tenant=tenant, messages=HI)
-    # httpcore's DEBUG trace quotes every response header: proof the header was logged.
-    assert "invalid_token" in all_logs.text and "receive_response_headers" in all_logs.text
+    with pytest.raises(RoutingError) as caught:
+        if call == "complete":  # http11: no trace of its own
+            complete(tenant=tenant, messages=HI)
+        else:
+            with stream(tenant=tenant, messages=HI):
+                pass
+    assert {a.outcome for a in caught.value.attempts} == {"auth_error"}  # the 401s came
+    if call == "stream":
+        # httpcore's DEBUG trace quotes every response header: proof the header was logged.
+        assert "invalid_token" in all_logs.text and "receive_response_headers" in all_logs.text
     assert_nowhere(keys, all_logs.text, repr([(r.msg, r.args) for r in all_logs.records]))
 
 
