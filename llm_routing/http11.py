@@ -314,13 +314,7 @@ class Pool:
     # --- one connection ----------------------------------------------------------------------
     def _connect(self, origin: Origin, deadline: float) -> Connection:
         scheme, host, port = origin
-        timeout = _left(self.connect_timeout, deadline, ConnectTimeout)
-        try:
-            sock = socket.create_connection((host, port), timeout)
-        except TimeoutError:
-            raise ConnectTimeout("timed out connecting") from None
-        except OSError as exc:
-            raise ConnectError(str(exc) or type(exc).__name__) from None
+        sock = self._open_socket(host, port, deadline)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
@@ -338,6 +332,30 @@ class Pool:
             sock.close()
             raise
         return Connection(sock, origin)
+
+    def _open_socket(self, host: str, port: int, deadline: float) -> socket.socket:
+        """A TCP connection to the first of the host's addresses that accepts, each try cut
+        to what is left of the deadline (socket.create_connection would give each address
+        the whole connect timeout again). Name resolution is the system's: it cannot be
+        cut."""
+        try:
+            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ConnectError(str(exc) or type(exc).__name__) from None
+        failure: Error = ConnectError(f"no address for {host}")
+        for family, kind, proto, _, address in addresses:
+            timeout = _left(self.connect_timeout, deadline, ConnectTimeout)
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(address)
+                return sock
+            except TimeoutError:
+                failure = ConnectTimeout("timed out connecting")
+            except OSError as exc:
+                failure = ConnectError(str(exc) or type(exc).__name__)
+            sock.close()
+        raise failure
 
     def _exchange(
         self, conn: Connection, data: bytes, deadline: float, limit: int, head_only: bool,

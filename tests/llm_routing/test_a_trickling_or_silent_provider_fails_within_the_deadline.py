@@ -5,6 +5,7 @@ deadline, and routing moves on (issue 8, item 7 and acceptance 3). Bounds are ge
 what is checked is "seconds, not minutes"."""
 
 import asyncio
+import contextlib
 import select
 import socket
 import threading
@@ -178,9 +179,9 @@ def test_a_patient_client_gets_the_whole_trickled_answer(stub_provider, canary_g
     assert b"Hello from the stub provider." in reply.content
 
 
-@pytest.fixture
-def black_hole():
-    """A loopback URL whose connect hangs: the listener's backlog is full and never
+@contextlib.contextmanager
+def hanging_port():
+    """A loopback port whose connect hangs: the listener's backlog is full and never
     accepted, so the kernel drops further SYNs (as a firewall that drops packets would)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -197,11 +198,17 @@ def black_hole():
                 break  # this connect hangs: so will the client's
             if len(fillers) > 64:
                 pytest.skip("this kernel does not drop connections beyond the backlog")
-        yield f"http://127.0.0.1:{port}/v1/chat/completions"
+        yield port
     finally:
         for sock in fillers:
             sock.close()
         listener.close()
+
+
+@pytest.fixture
+def black_hole():
+    with hanging_port() as port:
+        yield f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
 @pytest.mark.parametrize("call", CALLS)
@@ -271,3 +278,22 @@ def test_acomplete_moves_on_after_a_trickling_provider_without_the_key(
     assert "deadline" in result.attempts[0].reason
     assert_no_trace(repr(result.attempts), [key])
     assert usage_rows(tenant)[0][:2] == ("groq", "timeout")
+
+
+
+def test_a_name_whose_every_address_hangs_fails_at_the_deadline(only_the_deadline, monkeypatch):
+    """A provider name that resolves to four addresses, each a black hole: the deadline
+    covers the tries together, not each one (the sync transport connects address by
+    address; the async path is bounded by asyncio.timeout as a whole)."""
+    with hanging_port() as a, hanging_port() as b, hanging_port() as c, hanging_port() as d:
+        real = socket.getaddrinfo
+
+        def three_addresses(host, port, *args, **kwargs):
+            if host != "provider.test":
+                return real(host, port, *args, **kwargs)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", p))
+                    for p in (a, b, c, d)]
+
+        monkeypatch.setattr(socket, "getaddrinfo", three_addresses)
+        assert_ended_by_the_deadline(call_sync, "http://provider.test/v1/chat/completions",
+                                     canary_key("groq"), only_the_deadline)
