@@ -88,15 +88,20 @@ def test_an_oversized_answer_is_refused_and_its_connection_dropped(local_server,
     assert server.connections == 2
 
 
-def test_an_idle_connection_the_server_closed_is_not_reused(local_server):
-    closed = threading.Event()
+def answer_once_then_close(closed: threading.Event):
+    """A server script: one answer, then the server closes the connection."""
 
     def serve(server, conn):
         once(OK)(server, conn)
         conn.close()
         closed.set()
 
-    server = local_server(serve)
+    return serve
+
+
+def test_an_idle_connection_the_server_closed_is_not_reused(local_server):
+    closed = threading.Event()
+    server = local_server(answer_once_then_close(closed))
     assert get(server).content == b"ok"
     assert closed.wait(5)
     assert get(server).content == b"ok"
@@ -107,13 +112,7 @@ def test_a_kept_connection_closed_as_the_request_goes_is_replaced_once(local_ser
     # The server's close comes after the quiet check (here: the check sees nothing).
     monkeypatch.setattr(http11.Connection, "readable", lambda self: False)
     closed = threading.Event()
-
-    def serve(server, conn):
-        once(OK)(server, conn)
-        conn.close()
-        closed.set()
-
-    server = local_server(serve)
+    server = local_server(answer_once_then_close(closed))
     assert get(server).content == b"ok"
     assert closed.wait(5)
     assert get(server).content == b"ok"
