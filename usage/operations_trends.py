@@ -81,17 +81,22 @@ class Point:
 
     def hit_rate(self, cache: str) -> float | None:
         """Percent of the interval's lookups that hit; None without lookups."""
-        if self.previous is None:
+        found = self.lookups(cache)
+        if found is None:
             return None
-        now, before = self.figures["cache"][cache], self.previous["cache"][cache]
-        hits = _delta(now["hit"], before["hit"])
-        misses = _delta(now["miss"], before["miss"])
+        hits, misses = found
         return 100 * hits / (hits + misses) if hits + misses else None
 
     def lookups(self, cache: str) -> tuple[float, float] | None:
+        """(hits, misses) in the interval; None without a previous snapshot or where one
+        of the two was taken before this cache was counted (a snapshot of an older
+        release)."""
         if self.previous is None:
             return None
-        now, before = self.figures["cache"][cache], self.previous["cache"][cache]
+        now = self.figures["cache"].get(cache)
+        before = self.previous["cache"].get(cache)
+        if now is None or before is None:
+            return None
         return _delta(now["hit"], before["hit"]), _delta(now["miss"], before["miss"])
 
     def tracker_events(self, event: str) -> float | None:

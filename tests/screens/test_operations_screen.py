@@ -101,6 +101,22 @@ def test_only_superusers_see_the_screen(client, staff_a, superuser, db):
     assert client.get(URL).status_code == 200
 
 
+def test_snapshots_from_before_the_key_cache_was_counted_still_draw(su_client):
+    """Snapshots of an older release have no "api_key" cache figures: the screen draws
+    them (no hit rate where either side of an interval lacks it), then the newer ones."""
+    seed_snapshots(count=4)
+    for snapshot in OperationsSnapshot.objects.order_by("taken_at")[2:]:
+        i = snapshot.figures["tracker"]["dropped"]
+        snapshot.figures["cache"]["api_key"] = {"hit": 98 * i, "miss": 2 * i}
+        snapshot.save()
+    response = su_client.get(URL, {"period": "7d"})
+    assert response.status_code == 200
+    caches = {s["key"]: s["values"] for s in _chart(response, "chart-caches")["series"]}
+    assert caches["api_key"] == [None, None, None, 98.0]
+    assert caches["decrypted_key"][1:] == [99.0] * 3
+    assert "Bearer keys" in response.content.decode()
+
+
 def test_no_snapshots_yet_says_which_job_takes_them(su_client, settings):
     settings.OPS_SNAPSHOT_MINUTES = 5
     response = su_client.get(URL)
