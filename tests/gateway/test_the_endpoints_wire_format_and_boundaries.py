@@ -7,9 +7,11 @@ import time
 
 import httpx
 import pytest
+from django.db import connection
 
 from tenants import services
 from tenants.models import Tenant
+from tests.gateway.conftest import start_server, stop_server
 from tests.llm_routing.conftest import canary_key, usage_rows
 
 pytestmark = [pytest.mark.slow]
@@ -137,3 +139,27 @@ def test_a_key_of_an_inactive_tenant_is_refused(gateway, tenant_key):
     tenant.is_active = False
     tenant.save()
     assert post(gateway, key, {"messages": HI}).status_code == 401
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the key cache is PostgreSQL's")
+def test_the_server_remembers_a_key_and_still_refuses_it_once_revoked(
+    tmp_path, stub_provider, settings, transactional_db, tenant_key
+):
+    """The server process really serves a warmed key from its cache (its own metrics say
+    so), and the revoke committed here still stops the very next request."""
+    token = "metrics-" + "t" * 24
+    tenant, key = tenant_key()
+    process, url = start_server(tmp_path, stub_provider, settings, METRICS_TOKEN=token)
+    try:
+        for _ in range(5):
+            assert post(url, key, {"messages": HI}).status_code == 200
+        scraped = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"},
+                            timeout=30).text
+        hits = [float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
+                if line.startswith('llm_cache_lookups_total{cache="api_key",result="hit"}')]
+        assert hits and hits[0] >= 3, scraped[-2000:]
+        services.api_key_revoke(key=tenant.api_keys.get())
+        assert post(url, key, {"messages": HI}).status_code == 401
+    finally:
+        output = stop_server(process)
+    assert "Traceback" not in output, output[-3000:]
