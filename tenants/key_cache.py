@@ -102,15 +102,21 @@ class _Listener:
                 pass
 
     def _run(self) -> None:
+        failing = False  # said once per outage, not every retry
         while not self.stopped.is_set():
             if self.conn is None:
                 try:
                     self._connect()
                 except Exception as error:  # noqa: BLE001 - retried; requests read the db
-                    logger.warning("key cache: cannot listen (%s); every request reads the "
-                                   "database until it can", type(error).__name__)
+                    if not failing:
+                        logger.warning("key cache: cannot listen (%s); every request reads "
+                                       "the database until it can", type(error).__name__)
+                    failing = True
                     self.stopped.wait(_RECONNECT_SECONDS)
                     continue
+                if failing:
+                    logger.info("key cache: listening again")
+                failing = False
             try:
                 select.select([self.fd, self._wake_r], [], [], 1.0)
             except (OSError, ValueError):
