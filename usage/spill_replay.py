@@ -9,7 +9,6 @@ from django.conf import settings
 
 from usage import spill, writer
 from usage.records import Record
-from usage.tracker import POISON
 
 logger = logging.getLogger("usage.spill")
 
@@ -35,27 +34,22 @@ class ReplayReport:
 
 def replay_orphaned_spill(*, directory=None, using: str = "default") -> ReplayReport:
     directory = directory or settings.USAGE_SPILL_DIR
-    set_aside = 0
+    refused = 0
 
-    def write(batch: list[Record]) -> int:
+    def set_aside(record: Record, error: Exception) -> None:
         # As the tracker's own replay: a record the database refuses for its data is set
         # aside for a human (refused-*.jsonl) instead of stopping the replay of every
         # record behind it; an outage still raises and leaves the file for the next run.
-        nonlocal set_aside
-        try:
-            return writer.write_records(batch, using=using)
-        except POISON:
-            pass
-        written = 0
-        for record in batch:
-            try:
-                written += writer.write_records([record], using=using)
-            except POISON as error:
-                spill.set_aside(directory, record)
-                set_aside += 1
-                logger.error("usage spill: a record the database refuses was set aside (%s)",
-                             type(error).__name__)
-        return written
+        nonlocal refused
+        spill.set_aside(directory, record)
+        refused += 1
+        logger.error("usage spill: a record the database refuses was set aside (%s)",
+                     type(error).__name__)
+
+    def write(batch: list[Record]) -> int:
+        return writer.write_or_set_aside(
+            batch, lambda some: writer.write_records(some, using=using), set_aside
+        )
 
     files, records, written = spill.replay_orphans(directory, write)
-    return ReplayReport(files, records, written, set_aside)
+    return ReplayReport(files, records, written, refused)

@@ -30,9 +30,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 from django.conf import settings
-from django.db import DataError as DjangoDataError
 from django.db import connections
 
 from config import metrics
@@ -44,8 +42,7 @@ logger = logging.getLogger("usage.tracker")
 
 _ABANDONED_AFTER_FORK: list = []  # the parent's connections: a child must never close them
 
-# Errors about the data rather than the connection: retrying the same batch cannot help.
-POISON = (psycopg.DataError, DjangoDataError, ValueError, UnicodeError, OverflowError)
+POISON = writer.POISON
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
 
@@ -346,18 +343,9 @@ class Tracker(SpillGuard):
 
     def _write_checked(self, records: list[Record]) -> int:
         """Write spilled records (a replay); one the database refuses alone is set aside."""
-        try:
-            return self._write(records)
-        except POISON:
-            self._close_connections()
-        written = 0
-        for record in records:
-            try:
-                written += self._write([record])
-            except POISON as exc:
-                self._close_connections()
-                self._set_aside(record, exc)
-        return written
+        return writer.write_or_set_aside(
+            records, self._write, self._set_aside, self._close_connections
+        )
 
     def _set_aside(self, record: Record, reason: Exception) -> None:
         """Keep a record the database refuses in a file of its own, for a human to look at."""

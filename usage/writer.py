@@ -15,13 +15,42 @@ from __future__ import annotations
 import operator
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
+from django.db import DataError as DjangoDataError
 from django.db import connections, transaction
 
 from usage import pricing
 from usage.models import CostSource, ModelUsageStat, ProviderModel
 from usage.records import BadRecord, Record, normalise
+
+# Errors about the data rather than the connection: retrying the same batch cannot help.
+POISON = (psycopg.DataError, DjangoDataError, ValueError, UnicodeError, OverflowError)
+
+
+def write_or_set_aside(
+    records: list[Record],
+    write: Callable[[list[Record]], int],
+    set_aside: Callable[[Record, Exception], None],
+    after_refusal: Callable[[], None] = lambda: None,
+) -> int:
+    """``write(records)``; if the database refuses the batch for its data, each record on
+    its own, and ``set_aside(record, error)`` for each one it refuses alone
+    (``after_refusal`` runs after every refusal: the tracker drops its connections). An
+    outage still raises, leaving the records to the caller. Returns the records written."""
+    try:
+        return write(records)
+    except POISON:
+        after_refusal()
+    written = 0
+    for record in records:
+        try:
+            written += write([record])
+        except POISON as exc:
+            after_refusal()
+            set_aside(record, exc)
+    return written
 
 WRITE_LOCK_KEY = 0x75736167  # "usag": shared by writers, exclusive for the refresh horizon
 
