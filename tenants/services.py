@@ -233,11 +233,7 @@ def api_key_authenticate(raw: str) -> TenantAPIKey | None:
     )
     if key is None or not hmac.compare_digest(key.key_hash, _hash_api_key(raw)):
         return None
-    now = timezone.now()
-    # At most one write a minute per key: a busy service must not turn reads into writes.
-    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_GRANULARITY:
-        TenantAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+    key.last_used_at = _note_use(key.pk, key.last_used_at)
     return key
 
 
@@ -280,10 +276,7 @@ def api_key_identify(raw: str) -> ApiKeyIdentity | None:
         metrics.cache("api_key", entry is not None)
     if entry is not None:
         identity: ApiKeyIdentity = entry.value
-        now = timezone.now()
-        if now - entry.last_used_at > _LAST_USED_GRANULARITY:
-            TenantAPIKey.objects.filter(pk=identity.pk).update(last_used_at=now)
-            entry.last_used_at = now
+        entry.last_used_at = _note_use(identity.pk, entry.last_used_at)
         return identity
     with prepared.cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
         cursor.execute(_IDENTIFY, [parts[1]])
@@ -291,16 +284,22 @@ def api_key_identify(raw: str) -> ApiKeyIdentity | None:
     if found is None or not hmac.compare_digest(found[2], digest):
         return None
     pk, tenant_id, _, limit, last_used_at = found
-    now = timezone.now()
-    last_used_at = _db_datetime(last_used_at)
-    if last_used_at is None or now - last_used_at > _LAST_USED_GRANULARITY:
-        TenantAPIKey.objects.filter(pk=pk).update(last_used_at=now)
-        last_used_at = now
+    last_used_at = _note_use(pk, _db_datetime(last_used_at))
     tenant_id = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(tenant_id)
     identity = ApiKeyIdentity(pk, tenant_id, limit)
     if cache is not None and generation is not None:
         cache.put(digest, generation, identity, last_used_at)
     return identity
+
+
+def _note_use(pk: int, last_used_at: datetime | None) -> datetime:
+    """Write a key's last use unless it was written within the last minute (a busy
+    service must not turn reads into writes); the last use as now recorded."""
+    now = timezone.now()
+    if last_used_at is not None and now - last_used_at <= _LAST_USED_GRANULARITY:
+        return last_used_at
+    TenantAPIKey.objects.filter(pk=pk).update(last_used_at=now)
+    return now
 
 
 def _db_datetime(value: Any) -> datetime | None:
