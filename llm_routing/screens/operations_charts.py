@@ -57,6 +57,14 @@ def _scaled(histogram: str, q: float, factor: float) -> Callable[[Point], float 
     return value
 
 
+def _p50_p99(
+    histogram: str, name: str, factor: float
+) -> list[tuple[str, str, Callable[[Point], float | None]]]:
+    """The p50 and p99 series of a histogram, scaled (1e3: ms, 1e6: µs)."""
+    return [(key, f"{name} {key}", _scaled(histogram, q, factor))
+            for key, q in (("p50", 0.5), ("p99", 0.99))]
+
+
 def charts(points: list[Point]) -> dict[str, dict[str, Any]]:
     no_calls = "No calls measured between these snapshots (or only one snapshot so far)."
     return {
@@ -64,10 +72,7 @@ def charts(points: list[Point]) -> dict[str, dict[str, Any]]:
             points,
             title="What track() costs its caller (µs), p50 and p99",
             description="Per interval between snapshots, from the sampled histogram.",
-            series=[
-                ("p50", "track() p50", _scaled("track_caller_seconds", 0.5, 1e6)),
-                ("p99", "track() p99", _scaled("track_caller_seconds", 0.99, 1e6)),
-            ],
+            series=_p50_p99("track_caller_seconds", "track()", 1e6),
             format="us",
             empty=no_calls,
         ),
@@ -76,10 +81,7 @@ def charts(points: list[Point]) -> dict[str, dict[str, Any]]:
             title="The router's added time (ms), p50 and p99",
             description="Per interval between snapshots: each routed request minus its "
             "provider calls and retry waits.",
-            series=[
-                ("p50", "router p50", _scaled("router_overhead_seconds", 0.5, 1e3)),
-                ("p99", "router p99", _scaled("router_overhead_seconds", 0.99, 1e3)),
-            ],
+            series=_p50_p99("router_overhead_seconds", "router", 1e3),
             format="ms-fine",
             empty=no_calls,
         ),
