@@ -90,7 +90,7 @@ class _Stale(Exception):
     """A reused connection the server had closed: nothing of an answer came."""
 
 
-def _left(timeout: float | None, deadline: float, exc: type[Timeout]) -> float:
+def cut_to_deadline(timeout: float | None, deadline: float, exc: type[Exception]) -> float:
     """``timeout`` cut to what is left until ``deadline``; ``exc`` once nothing is."""
     left = deadline - time.monotonic()
     if left <= 0:
@@ -318,7 +318,7 @@ class Pool:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
-                sock.settimeout(_left(self.connect_timeout, deadline, ConnectTimeout))
+                sock.settimeout(cut_to_deadline(self.connect_timeout, deadline, ConnectTimeout))
                 if self._ssl is None:
                     self._ssl = self._ssl_factory()
                 sock = self._ssl.wrap_socket(sock, server_hostname=host)
@@ -344,7 +344,7 @@ class Pool:
             raise ConnectError(str(exc) or type(exc).__name__) from None
         failure: Error = ConnectError(f"no address for {host}")
         for family, kind, proto, _, address in addresses:
-            timeout = _left(self.connect_timeout, deadline, ConnectTimeout)
+            timeout = cut_to_deadline(self.connect_timeout, deadline, ConnectTimeout)
             sock = socket.socket(family, kind, proto)
             try:
                 sock.settimeout(timeout)
@@ -363,7 +363,7 @@ class Pool:
     ) -> tuple[_Answer, bool]:
         """Send the request and read its whole answer; (answer, reusable)."""
         try:
-            conn.send(data, _left(self.write_timeout, deadline, WriteTimeout))
+            conn.send(data, cut_to_deadline(self.write_timeout, deadline, WriteTimeout))
         except TimeoutError:
             raise WriteTimeout("timed out sending the request") from None
         except OSError as exc:
@@ -386,7 +386,7 @@ class Pool:
         received = 0
         while not answer.done:
             try:
-                chunk = conn.recv(_left(self.read_timeout, deadline, ReadTimeout))
+                chunk = conn.recv(cut_to_deadline(self.read_timeout, deadline, ReadTimeout))
             except TimeoutError:
                 raise ReadTimeout("timed out reading the answer") from None
             except OSError as exc:

@@ -110,12 +110,7 @@ _deadline = threading.local()
 
 def _bounded(timeout: float | None, exc: type[Exception]) -> float | None:
     at = getattr(_deadline, "at", None)
-    if at is None:
-        return timeout
-    left = at - time.monotonic()
-    if left <= 0:
-        raise exc("the request deadline passed")
-    return left if timeout is None else min(timeout, left)
+    return timeout if at is None else http11.cut_to_deadline(timeout, at, exc)
 
 
 @contextlib.contextmanager
