@@ -6,15 +6,13 @@ operators and owners, superusers everywhere). Another tenant's budget or alert i
 Bad input (a negative limit, thresholds that are not 1-1000, a second budget for the same
 period) is a form error: the model's validators and its constraints are checked by the
 form before anything is saved; a second budget saved by someone else between that check
-and the save is an error message, not a 500.
+and the save is an error message, not a 500 (TenantScopedAdmin).
 """
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.db import IntegrityError
-from django.http import HttpResponseRedirect
+from django.contrib import admin
 
 from tenants.admin.scoping import TenantScopedAdmin
 from tenants.forms import RefuseUnsafeText
@@ -55,20 +53,6 @@ class BudgetAdmin(TenantScopedAdmin):
     list_select_related = ("tenant",)
     list_filter = ("period", "mode")
     search_fields = ("tenant__name", "tenant__slug")
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # The form checks that the tenant has no budget for the period yet, but another
-        # admin may save one between that check and this save: the unique constraint then
-        # refuses it (the admin's transaction is rolled back) and the user is told, not
-        # shown a 500.
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except IntegrityError:
-            self.message_user(
-                request, "Nothing was saved: this tenant got a budget for that period "
-                "meanwhile (saved by someone else). Change that one instead.", messages.ERROR,
-            )
-            return HttpResponseRedirect(request.get_full_path())
 
     def get_readonly_fields(self, request, obj=None):
         # A budget stays with its tenant: to move it, delete it and add another.

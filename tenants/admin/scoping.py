@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.http import Http404
+from django.db import IntegrityError
+from django.http import Http404, HttpResponseRedirect
 
 from tenants import permissions, selectors
 from tenants.permissions import Action
@@ -91,6 +92,21 @@ class TenantScopedAdmin(RolePermissionsMixin, MissingBeforeForbiddenMixin, admin
 
     def tenant_of(self, obj):
         return getattr(obj, f"{self.tenant_field}_id")
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # A form checks the model's unique constraints (a tenant's budget per period, its
+        # price per model and date, its one webhook), but another admin may save the same
+        # row between that check and this save: the database then refuses it, the admin's
+        # transaction is rolled back, and the user is told rather than shown a 500.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError:
+            self.message_user(
+                request, f"Nothing was saved: someone else saved the same "
+                f"{self.model._meta.verbose_name} meanwhile. Reload and change that one "
+                "instead.", messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

@@ -81,6 +81,22 @@ def test_a_second_price_for_the_same_start_is_refused(client, operator):
     assert TenantPrice.objects.get().input_per_million == Decimal("0.4")
 
 
+def test_a_price_saved_by_someone_else_meanwhile_is_a_message_not_a_500(
+    client, operator, monkeypatch
+):
+    """The same race as for budgets, through the same admin mechanism
+    (TenantScopedAdmin): the form's uniqueness check is made to miss the price another
+    operator saved just before, and the database's constraint refuses this one."""
+    user, runs, _ = operator
+    client.force_login(user)
+    assert client.post(ADD, _form(runs)).status_code == 302
+    monkeypatch.setattr(TenantPrice, "validate_constraints", lambda self, exclude=None: None)
+    monkeypatch.setattr(TenantPrice, "validate_unique", lambda self, exclude=None: None)
+    again = client.post(ADD, _form(runs, input_per_million="0.30"), follow=True)
+    assert again.status_code == 200 and b"Nothing was saved" in again.content
+    assert TenantPrice.objects.get().input_per_million == Decimal("0.4")
+
+
 def test_a_list_price_above_the_ceiling_is_a_form_error(admin_client):
     before = Price.objects.count()
     page = admin_client.post(reverse("admin:usage_price_add"), {
